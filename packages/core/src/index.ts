@@ -1,0 +1,55 @@
+// @razor/core public API. Explicit named exports only.
+export { RazorError, ErrorCodes, fail, errorMessage } from './errors.js';
+export type { ErrorCode } from './errors.js';
+
+export {
+  ALL_DTYPES,
+  isDType,
+  dtypeToOnnx,
+  dtypeFromOnnx,
+  dtypeSize,
+  isFloatDType,
+  isIntegerDType,
+  isBigIntDType,
+  allocate,
+  fromBytes,
+  toBytes,
+  float16ToFloat32,
+  float32ToFloat16,
+  bfloat16ToFloat32,
+  float32ToBfloat16,
+} from './ir/dtype.js';
+export type { DType, DTypeArrays, TensorData, NumericDType } from './ir/dtype.js';
+export { Tensor, shapeSize } from './ir/tensor.js';
+export {
+  Graph,
+  attr,
+  toAttribute,
+  nodeInputs,
+  outerReferences,
+  getAttribute,
+  getInt,
+  getInts,
+  getFloat,
+  getFloats,
+  getString,
+  getTensorAttribute,
+  describeOp,
+  describeNode,
+} from './ir/graph.js';
+export type { Dim, Shape, TensorType, ValueInfo, AttributeValue, AttributeInput, Node, NodeSpec, ModelInfo } from './ir/graph.js';
+
+export { OpRegistry } from './ops/registry.js';
+export type { OpDefinition, InferenceContext, InferenceResult, CostContext, EvaluateContext } from './ops/registry.js';
+
+export { BACKEND_SPECIFICATION_VERSION } from './backend/backend.js';
+export type {
+  Backend,
+  BackendFactory,
+  BackendSession,
+  BackendCapabilities,
+  SessionOptions,
+  GraphOptimizationLevel,
+  BackendSpecificationVersion,
+} from './backend/backend.js';
+export { registerBackend, listBackends, resolveBackend, clearBackendsForTesting } from './backend/backend-registry.js';
