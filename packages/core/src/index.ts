@@ -40,6 +40,7 @@ export {
 export type { Dim, Shape, TensorType, ValueInfo, AttributeValue, AttributeInput, Node, NodeSpec, ModelInfo } from './ir/graph.js';
 
 export { OpRegistry } from './ops/registry.js';
+export { builtinOps, defaultRegistry } from './ops/builtin.js';
 export type { OpDefinition, InferenceContext, InferenceResult, CostContext, EvaluateContext } from './ops/registry.js';
 
 export { BACKEND_SPECIFICATION_VERSION } from './backend/backend.js';

@@ -1,0 +1,3 @@
+import type { OpDefinition } from '../registry.js';
+
+export const quantOps: OpDefinition[] = [];
