@@ -1,0 +1,179 @@
+// razor's benchmarks. Run: `pnpm bench` (see BENCHMARKS.md for the figures and flags).
+//   io:        load, shape inference and save of a ResNet-50 ONNX file (~100 MB), with peak memory
+//   inference: onnxruntime throughput of the zoo models, side by side with PyTorch CPU on the same
+//              model, batch, input and thread count (when /usr/bin/python3 has torch)
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { cpus } from 'node:os';
+import { inferShapes, loadOnnx, randomInputs, saveOnnx } from '../../packages/core/src/index.ts';
+import { createModel, toGraph } from '../../packages/ops/src/index.ts';
+import { createOnnxruntimeBackend } from '../../packages/backend-onnxruntime/src/index.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '../..');
+const { values } = parseArgs({
+  options: {
+    suite: { type: 'string', default: 'all' },
+    threads: { type: 'string', default: '2' },
+    seconds: { type: 'string', default: '3' },
+    out: { type: 'string', default: join(root, 'bench-out') },
+    phase: { type: 'string' },
+    file: { type: 'string' },
+  },
+});
+const threads = Number(values.threads);
+const out = values.out!;
+mkdirSync(out, { recursive: true });
+
+function mb(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+// One phase of the io benchmark, in its own process so its peak RSS is its own.
+async function ioPhase(phase: string, file: string): Promise<void> {
+  const start = performance.now();
+  const result: Record<string, unknown> = { phase };
+  if (phase === 'build') {
+    const graph = toGraph(createModel('resnet50', { seed: 0 }), { inputShape: [1, 3, 224, 224] });
+    await saveOnnx(graph, file);
+    result.ms = performance.now() - start;
+  } else if (phase === 'load') {
+    const graph = await loadOnnx(file);
+    result.ms = performance.now() - start;
+    result.nodes = graph.nodes.length;
+  } else if (phase === 'infer') {
+    const graph = await loadOnnx(file);
+    const inferStart = performance.now();
+    inferShapes(graph);
+    result.ms = performance.now() - inferStart;
+  } else if (phase === 'save') {
+    const graph = await loadOnnx(file);
+    const saveStart = performance.now();
+    await saveOnnx(graph, `${file}.resaved.onnx`);
+    result.ms = performance.now() - saveStart;
+  }
+  result.maxRssBytes = process.resourceUsage().maxRSS * 1024;
+  console.log(JSON.stringify(result));
+}
+
+function runPhase(phase: string, file: string): Record<string, number> {
+  const output = execFileSync(
+    process.execPath,
+    ['--conditions=@razor/source', '--import', 'tsx', fileURLToPath(import.meta.url), '--phase', phase, '--file', file],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  return JSON.parse(output.trim().split('\n').pop()!) as Record<string, number>;
+}
+
+async function ioBenchmark(): Promise<string> {
+  const file = join(out, 'resnet50.onnx');
+  if (!existsSync(file)) runPhase('build', file);
+  const size = statSync(file).size;
+  const rows: string[] = [];
+  const baseline = runPhase('noop', file);
+  for (const phase of ['load', 'infer', 'save']) {
+    const times: number[] = [];
+    let rss = 0;
+    for (let repeat = 0; repeat < 3; repeat++) {
+      const result = runPhase(phase, file);
+      times.push(result.ms!);
+      rss = Math.max(rss, result.maxRssBytes!);
+    }
+    times.sort((a, b) => a - b);
+    rows.push(`| ${phase === 'infer' ? 'shape inference' : phase} | ${times[1]!.toFixed(0)} ms | ${mb(rss)} |`);
+  }
+  return [
+    `ResNet-50 (razor zoo, ${mb(size)} file), median of 3 runs, each in a fresh process; peak RSS of the process (Node baseline ${mb(baseline.maxRssBytes!)}):`,
+    '',
+    '| phase | time | peak RSS |',
+    '|---|---|---|',
+    ...rows,
+  ].join('\n');
+}
+
+interface Case {
+  model: string;
+  channels: number;
+  classes: number;
+  size: number;
+  batch: number;
+}
+
+const inferenceCases: Case[] = [
+  { model: 'resnet20', channels: 3, classes: 10, size: 32, batch: 1 },
+  { model: 'resnet20', channels: 3, classes: 10, size: 32, batch: 32 },
+  { model: 'resnet56', channels: 3, classes: 10, size: 32, batch: 32 },
+  { model: 'resnet18', channels: 3, classes: 1000, size: 224, batch: 1 },
+  { model: 'resnet50', channels: 3, classes: 1000, size: 224, batch: 1 },
+  { model: 'mobilenetv2', channels: 3, classes: 1000, size: 224, batch: 1 },
+  { model: 'shufflenetv2', channels: 3, classes: 1000, size: 224, batch: 1 },
+];
+
+async function inferenceBenchmark(): Promise<string> {
+  const seconds = Number(values.seconds);
+  const backend = createOnnxruntimeBackend();
+  const razor: number[] = [];
+  for (const testCase of inferenceCases) {
+    const graph = toGraph(createModel(testCase.model, { numClasses: testCase.classes, inputChannels: testCase.channels, inputSize: testCase.size, seed: 0 }), {
+      inputShape: [testCase.batch, testCase.channels, testCase.size, testCase.size],
+    });
+    const session = await backend.createSession(graph, { threads, interOpThreads: 1, graphOptimizationLevel: 'all' });
+    const feeds = randomInputs(graph, { seed: 0 });
+    for (let warm = 0; warm < 3; warm++) await session.run(feeds);
+    const times: number[] = [];
+    const deadline = performance.now() + seconds * 1000;
+    while (times.length < 5 || (performance.now() < deadline && times.length < 1000)) {
+      const start = performance.now();
+      await session.run(feeds);
+      times.push(performance.now() - start);
+    }
+    await session.release();
+    times.sort((a, b) => a - b);
+    razor.push(times[Math.floor(times.length / 2)]!);
+  }
+  const python = '/usr/bin/python3';
+  let torch: (number | undefined)[] = inferenceCases.map(() => undefined);
+  let torchVersion = 'not available';
+  const probe = existsSync(python) ? spawnSync(python, ['-c', 'import torch, torchvision']) : undefined;
+  if (probe?.status === 0) {
+    const result = spawnSync(
+      python,
+      [join(here, 'torch_infer.py'), String(threads), JSON.stringify(inferenceCases.map((c) => ({ ...c, warmup: 3, runs: 5, seconds })))],
+      { encoding: 'utf8' },
+    );
+    const lines = result.stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { medianMs: number; torch: string });
+    torch = lines.map((line) => line.medianMs);
+    torchVersion = lines[0]?.torch ?? torchVersion;
+  }
+  const rows = inferenceCases.map((testCase, index) => {
+    const razorMs = razor[index]!;
+    const torchMs = torch[index];
+    const ratio = torchMs === undefined ? 'n/a' : `${(torchMs / razorMs).toFixed(2)}×`;
+    return `| ${testCase.model} | ${testCase.batch}×${testCase.channels}×${testCase.size}×${testCase.size} | ${razorMs.toFixed(2)} ms | ${((testCase.batch * 1000) / razorMs).toFixed(0)} | ${torchMs === undefined ? 'n/a' : `${torchMs.toFixed(2)} ms`} | ${ratio} |`;
+  });
+  return [
+    `Inference, median latency per batch, ${threads} threads on both sides (onnxruntime intra-op ${threads}, inter-op 1; torch.set_num_threads(${threads}), no_grad, eval). PyTorch ${torchVersion}. Ratio = PyTorch time / onnxruntime time (above 1: onnxruntime faster).`,
+    '',
+    '| model | input | onnxruntime | images/s | PyTorch CPU | ratio |',
+    '|---|---|---|---|---|---|',
+    ...rows,
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  if (values.phase) {
+    if (values.phase !== 'noop') await ioPhase(values.phase, values.file!);
+    else console.log(JSON.stringify({ phase: 'noop', ms: 0, maxRssBytes: process.resourceUsage().maxRSS * 1024 }));
+    return;
+  }
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  const sections = [`Machine: ${cpu}, ${cpus().length} cores, Node ${process.version}.`];
+  if (values.suite === 'all' || values.suite === 'io') sections.push(await ioBenchmark());
+  if (values.suite === 'all' || values.suite === 'inference') sections.push(await inferenceBenchmark());
+  console.log(sections.join('\n\n'));
+}
+
+await main();
