@@ -54,3 +54,30 @@ export type {
   BackendSpecificationVersion,
 } from './backend/backend.js';
 export { registerBackend, listBackends, resolveBackend, clearBackendsForTesting } from './backend/backend-registry.js';
+
+export {
+  inferShapes,
+  NONDETERMINISTIC_OPS,
+  topologicalOrder,
+  topologicalSort,
+  validateGraph,
+  eliminateDeadCode,
+  foldConstants,
+} from './passes/index.js';
+export type {
+  InferShapesOptions,
+  InferShapesResult,
+  UnknownOp,
+  TopologicalSortSummary,
+  ValidationSummary,
+  DeadCodeSummary,
+  FoldConstantsOptions,
+  FoldConstantsSummary,
+} from './passes/index.js';
+
+export { decodeNpy, encodeNpy } from './io/npy.js';
+export { readTensorFile, readNamedTensorFile, writeTensorFile, tensorFileFormat, decodeTensorProto, encodeTensorProto } from './io/tensor-file.js';
+export type { TensorFileFormat, TensorFileContents } from './io/tensor-file.js';
+
+// ONNX serialization (the writer's full API is exported by its owner; writeOnnx is what backends need).
+export { writeOnnx } from './onnx/onnx-writer.js';

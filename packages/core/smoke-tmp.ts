@@ -1,0 +1,15 @@
+import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { fromBinary, toJson, equals, createRegistry } from '@bufbuild/protobuf';
+import { readOnnx } from './src/onnx/onnx-reader.ts';
+import { writeOnnx } from './src/onnx/onnx-writer.ts';
+import { ModelProtoSchema } from './src/onnx/proto/onnx_pb.ts';
+const bytes = gunzipSync(readFileSync('src/__fixtures__/models/torchvision-resnet18-zeros.onnx.gz'));
+let t = performance.now();
+const lap = (label: string) => { const now = performance.now(); console.log(label, (now - t).toFixed(1), 'ms'); t = now; };
+const g = readOnnx(bytes); lap('read ' + bytes.length);
+const w = writeOnnx(g); lap('write ' + w.length);
+const m1 = fromBinary(ModelProtoSchema, bytes); lap('decode');
+const m2 = fromBinary(ModelProtoSchema, w); lap('decode2');
+console.log(equals(ModelProtoSchema, m1, m2, { registry: createRegistry(), unknown: true })); lap('equals');
+const j = toJson(ModelProtoSchema, m1); lap('toJson');

@@ -1,0 +1,40 @@
+// @razor/ops public API. Explicit named exports only.
+export { Module } from './module.js';
+export type { StateDict, LoadStateDictOptions, LoadStateDictResult } from './module.js';
+export { GraphBuilder, staticDim } from './graph-builder.js';
+export type { EmitOptions, StateUpdate } from './graph-builder.js';
+export { toGraph } from './to-graph.js';
+export type { ToGraphOptions } from './to-graph.js';
+export { SeededRandom, currentRandom, manualSeed, withRandom } from './random.js';
+export { fanIn, fanOut, kaimingUniform, kaimingNormalFanOut, uniformBias, filled } from './init.js';
+export { add, relu, spatialMean } from './functional.js';
+
+export { Conv2d } from './layers/conv2d.js';
+export type { Conv2dOptions } from './layers/conv2d.js';
+export { BatchNorm2d } from './layers/batch-norm2d.js';
+export type { BatchNorm2dOptions } from './layers/batch-norm2d.js';
+export { Linear } from './layers/linear.js';
+export type { LinearOptions } from './layers/linear.js';
+export { ReLU, ReLU6, LeakyReLU, Sigmoid, Tanh, HardSwish, HardSigmoid } from './layers/activations.js';
+export { MaxPool2d, AvgPool2d, AdaptiveAvgPool2d } from './layers/pooling.js';
+export type { Pool2dOptions, MaxPool2dOptions, AvgPool2dOptions } from './layers/pooling.js';
+export { Flatten } from './layers/flatten.js';
+export { Dropout } from './layers/dropout.js';
+export { Identity } from './layers/identity.js';
+export { Sequential } from './layers/sequential.js';
+export { ChannelShuffle, channelShuffle, chunkChannels, concatChannels } from './layers/channel-shuffle.js';
+export { pair, windowOutputSize } from './layers/spatial.js';
+export type { Size2d } from './layers/spatial.js';
+
+export { LeNet5 } from './zoo/lenet5.js';
+export { CifarResNet, CifarBasicBlock } from './zoo/cifar-resnet.js';
+export type { CifarResNetOptions, CifarShortcut } from './zoo/cifar-resnet.js';
+export { ResNet, BasicBlock, Bottleneck, RESNET18, RESNET34, RESNET50 } from './zoo/resnet.js';
+export type { ResNetArchitecture } from './zoo/resnet.js';
+export { MobileNetV2, InvertedResidual, ConvBNReLU6 } from './zoo/mobilenet-v2.js';
+export type { MobileNetV2Options } from './zoo/mobilenet-v2.js';
+export { ShuffleNetV2, ShuffleBlock } from './zoo/shufflenet-v2.js';
+export { makeDivisible, resolveModelOptions } from './zoo/model-options.js';
+export type { ModelOptions, ZooModel, ResolvedModelOptions } from './zoo/model-options.js';
+export { createModel, listModels, describeModel } from './zoo/registry.js';
+export type { CreateModelOptions } from './zoo/registry.js';
