@@ -1,14 +1,6 @@
 import { randomInputs, resolveInputShapes, type Graph, type Tensor, type ValueInfo } from '@razor/core';
 
 /**
- * The inputs a caller must feed: graph inputs that are not initializers (models from
- * older exporters also list their weights as inputs, with a default value).
- */
-export function modelInputs(graph: Graph): ValueInfo[] {
-  return graph.inputs.filter((input) => !graph.initializers.has(input.name));
-}
-
-/**
  * Sizes of symbolic dimensions fixed by the tensors given for some inputs (a file of
  * shape [3, 1, 8, 8] for input [batch, 1, 8, 8] fixes batch = 3), so random tensors for
  * the other inputs agree with them.

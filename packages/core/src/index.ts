@@ -79,5 +79,19 @@ export { decodeNpy, encodeNpy } from './io/npy.js';
 export { readTensorFile, readNamedTensorFile, writeTensorFile, tensorFileFormat, decodeTensorProto, encodeTensorProto } from './io/tensor-file.js';
 export type { TensorFileFormat, TensorFileContents } from './io/tensor-file.js';
 
-// ONNX serialization (the writer's full API is exported by its owner; writeOnnx is what backends need).
+// ONNX serialization.
 export { writeOnnx } from './onnx/onnx-writer.js';
+export { readOnnx, loadOnnx } from './onnx/onnx-reader.js';
+export type { ReadOnnxOptions } from './onnx/onnx-reader.js';
+export { saveOnnx } from './onnx/onnx-writer.js';
+export type { SaveOnnxOptions, ExternalDataOptions } from './onnx/onnx-writer.js';
+
+// Resource estimator and BatchNorm folding.
+export { estimateResources } from './estimator/estimate-resources.js';
+export type { EstimateOptions, ResourceEstimate, NodeEstimate, OpTypeEstimate } from './estimator/estimate-resources.js';
+export { measureLatency } from './estimator/measure-latency.js';
+export type { LatencyOptions, LatencyResult } from './estimator/measure-latency.js';
+export { randomInputs, resolveInputShapes, feedInputs, createRandom } from './estimator/random-inputs.js';
+export type { RandomInputsOptions } from './estimator/random-inputs.js';
+export { foldBatchNorm } from './passes/fold-batchnorm.js';
+export { broadcastShapes, checkUnidirectionalBroadcast } from './ops/defs/broadcast.js';

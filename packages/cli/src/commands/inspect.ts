@@ -2,8 +2,8 @@ import {
   RazorError,
   errorMessage,
   estimateResources,
+  feedInputs,
   measureLatency,
-  resolveBackend,
   type Graph,
   type LatencyResult,
   type NodeEstimate,
@@ -13,12 +13,11 @@ import {
   type ValueInfo,
 } from '@razor/core';
 import { parseCommandArguments, parseInteger, singlePositional } from '../arguments.js';
-import { DEFAULT_BACKEND } from '../backend-session.js';
+import { DEFAULT_BACKEND, cliBackend } from '../backend-session.js';
 import type { CliIo } from '../cli-io.js';
 import type { Command } from '../command.js';
 import { formatBytes, formatCount, formatMilliseconds, formatPercent, formatShape } from '../format-units.js';
 import { loadModelFile } from '../load-model.js';
-import { modelInputs } from '../model-inputs.js';
 import { renderTable } from '../table.js';
 import { UsageError } from '../usage-error.js';
 
@@ -135,7 +134,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   let engine: string | null = null;
   if (!skipLatency) {
     try {
-      const backend = await resolveBackend(backendName);
+      const backend = await cliBackend(backendName);
       engine = (await backend.capabilities?.())?.engine ?? backend.name;
       latency = await measureLatency(graph, backend, { runs, warmup: 3, ...(threads === undefined ? {} : { threads }) });
     } catch (error) {
@@ -176,7 +175,7 @@ function buildReport(
     producer: [graph.model.producerName, graph.model.producerVersion].filter((part) => part !== '').join(' '),
     irVersion: graph.model.irVersion,
     opsetImports: Object.fromEntries([...graph.opsetImports].map(([domain, version]) => [domain === '' ? 'ai.onnx' : domain, version])),
-    inputs: modelInputs(graph).map(describeValue),
+    inputs: feedInputs(graph).map(describeValue),
     outputs: graph.outputs.map(describeValue),
     params: estimate.params,
     macs: estimate.macs,

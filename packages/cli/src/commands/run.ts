@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import {
   ErrorCodes,
   fail,
+  feedInputs,
   readNamedTensorFile,
   writeTensorFile,
   type Graph,
@@ -16,7 +17,7 @@ import type { CliIo } from '../cli-io.js';
 import type { Command } from '../command.js';
 import { formatMilliseconds, formatShape } from '../format-units.js';
 import { loadModelFile } from '../load-model.js';
-import { dimsFromFeeds, modelInputs, randomFeeds } from '../model-inputs.js';
+import { dimsFromFeeds, randomFeeds } from '../model-inputs.js';
 import { renderTable } from '../table.js';
 import { UsageError } from '../usage-error.js';
 
@@ -128,7 +129,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   }
 
   const graph: Graph = await loadModelFile(modelPath);
-  const inputs = modelInputs(graph);
+  const inputs = feedInputs(graph);
   const feeds: Record<string, Tensor> = {};
   const inputReports: InputReport[] = [];
   const seen = new Set<string>();

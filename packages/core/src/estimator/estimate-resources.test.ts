@@ -40,6 +40,7 @@ describe('estimateResources on published architectures', () => {
     expect(millions(estimate.params)).toBe('3.50');
     expect(billions(estimate.macs)).toBe('0.30');
     expect(estimate.byOpType.Conv!.macs + estimate.byOpType.Gemm!.macs).toBe(300_774_272);
+    expect(estimate.macs).toBe(300_774_272 + 1280 * 49);
   });
 
   it('reproduces CIFAR ResNet-20: 0.27M parameters, 0.04G MACs at 32x32', () => {
@@ -49,6 +50,9 @@ describe('estimateResources on published architectures', () => {
     expect(billions(estimate.macs)).toBe('0.04');
     expect(estimate.byOpType.Conv?.macs).toBe(40_550_400);
     expect(estimate.byOpType.Gemm?.macs).toBe(640);
+    expect(estimate.macs).toBe(40_550_400 + 640 + 64 * 8 * 8);
+    // Option A shortcuts (Slice + Pad) carry no parameters; BatchNormalization scale and bias do.
+    expect(estimate.byOpType.BatchNormalization?.params).toBe(2 * (16 + 6 * 16 + 6 * 32 + 6 * 64));
   });
 });
 

@@ -101,7 +101,7 @@ function typedFieldData(dtype: DType, proto: TensorProto, source: TensorSource):
  * external data is read straight into it.
  */
 export function tensorFromProto(proto: TensorProto, source: TensorSource): Tensor {
-  const dtype = dtypeFromOnnx(proto.dataType, source.where);
+  const dtype = dtypeFromOnnx(proto.dataType, `${source.where} of ${source.model}`);
   const dims = tensorDims(proto, source);
   const count = elementCount(dims, source);
   if (proto.segment !== undefined) invalid(source, 'is stored in segments, which razor does not read');

@@ -4,9 +4,7 @@ import { Graph } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { decodeTensorProto } from '../io/tensor-file.js';
 import { readOnnx } from '../onnx/onnx-reader.js';
-// The backend package's source, read directly: core must not depend on a backend, but
-// this pass is checked on the engine that will run the folded model.
-import { createOnnxruntimeBackend } from '../../../backend-onnxruntime/src/onnxruntime-backend.js';
+import { createTestBackend } from '../estimator/__fixtures__/onnxruntime-backend.js';
 import { foldBatchNorm } from './fold-batchnorm.js';
 
 const here = new URL('./__fixtures__/', import.meta.url);
@@ -33,7 +31,7 @@ function maxDifference(left: Tensor, right: Tensor): number {
   return worst;
 }
 
-const backend = createOnnxruntimeBackend();
+const backend = await createTestBackend();
 
 async function run(graph: Graph, input: Tensor): Promise<Tensor> {
   const session = await backend.createSession(graph);

@@ -1,4 +1,5 @@
-import { allocate, isBigIntDType, isFloatDType, isIntegerDType, type DType, type TensorData } from '../../ir/dtype.js';
+import { ErrorCodes, fail } from '../../errors.js';
+import { allocate, isBigIntDType, isIntegerDType, type DType, type TensorData } from '../../ir/dtype.js';
 import { Tensor } from '../../ir/tensor.js';
 import type { EvaluateContext } from '../registry.js';
 
@@ -9,7 +10,7 @@ import type { EvaluateContext } from '../registry.js';
 /** Element values of a numeric or bool tensor as float64. */
 export function toFloat64(tensor: Tensor): Float64Array {
   const data = tensor.data as TensorData;
-  if (Array.isArray(data)) return Float64Array.from(data, Number);
+  if (Array.isArray(data)) fail(ErrorCodes.UNSUPPORTED_DTYPE, 'string tensors are not folded');
   if (tensor.dtype === 'float16' || tensor.dtype === 'bfloat16') return Float64Array.from(tensor.toFloat32());
   if (isBigIntDType(tensor.dtype)) return Float64Array.from(data as BigInt64Array, Number);
   return Float64Array.from(data as Float32Array);
@@ -125,4 +126,3 @@ export function roundHalfToEven(value: number): number {
   return floor % 2 === 0 ? floor : floor + 1;
 }
 
-export { isFloatDType };

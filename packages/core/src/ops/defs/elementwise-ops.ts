@@ -152,7 +152,6 @@ const binaryOps: OpDefinition[] = [
   binaryOp('Mul', (a, b) => a * b, { symbolic: (a, b) => (b === 1 ? a : a === 1 ? b : null) }),
   binaryOp('Div', (a, b, dtype) => divide(dtype, a, b), { symbolic: (a, b) => (b === 1 ? a : a !== null && a === b ? 1 : null) }),
   binaryOp('Pow', (a, b) => a ** b, { mixedTypes: true }),
-  binaryOp('Mod', (a, b, dtype) => (isIntegerDType(dtype) ? a - b * Math.floor(a / b) : a % b)),
   binaryOp('Equal', (a, b) => (a === b ? 1 : 0), { output: 'bool' }),
   binaryOp('Greater', (a, b) => (a > b ? 1 : 0), { output: 'bool' }),
   binaryOp('Less', (a, b) => (a < b ? 1 : 0), { output: 'bool' }),

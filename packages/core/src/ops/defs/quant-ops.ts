@@ -1,3 +1,4 @@
+import { ErrorCodes, fail } from '../../errors.js';
 import { dtypeFromOnnx, isFloatDType, type DType } from '../../ir/dtype.js';
 import { getInt, type TensorType } from '../../ir/graph.js';
 import type { Tensor } from '../../ir/tensor.js';
@@ -47,7 +48,8 @@ function checkScale(ctx: InferenceContext, x: TensorType, scaleIndex: number): v
 /** For each element of x, the index of its scale (0 for per-tensor). */
 function scaleIndexer(x: Tensor, scale: Tensor, ctx: EvaluateContext): (index: number) => number {
   if (scale.size === 1) return () => 0;
-  if (scale.rank !== 1) ctx.fail('only per-tensor and per-axis scales are folded');
+  // Blocked scales (opset 21) are not folded: the value stays unknown, the type is still inferred.
+  if (scale.rank !== 1) fail(ErrorCodes.UNSUPPORTED_OP, `node '${ctx.node.name}': only per-tensor and per-axis quantization is folded`);
   const axis = getInt(ctx.node, 'axis', 1);
   const resolved = axis < 0 ? axis + x.rank : axis;
   let inner = 1;
@@ -80,7 +82,8 @@ const quantizeLinear: OpDefinition = {
     const x = ctx.inputs[0] ?? ctx.fail('input x is missing');
     const scale = ctx.inputs[1] ?? ctx.fail('input y_scale is missing');
     const zeroPoint = ctx.inputs[2];
-    const dtype = zeroPoint?.dtype ?? 'uint8';
+    const outputDtypeCode = getInt(ctx.node, 'output_dtype', 0);
+    const dtype = zeroPoint?.dtype ?? (outputDtypeCode === 0 ? 'uint8' : dtypeFromOnnx(outputDtypeCode, `node '${ctx.node.name}' attribute output_dtype`));
     const [low, high] = quantizedRanges[dtype] ?? ctx.fail(`cannot fold quantization to ${dtype}`);
     const values = toFloat64(x);
     const scales = toFloat64(scale);

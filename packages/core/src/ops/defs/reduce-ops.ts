@@ -103,9 +103,7 @@ function softmax(opType: string): OpDefinition {
       const input = ctx.requireInput(0);
       if (input.shape !== undefined) {
         const axis = getInt(ctx.node, 'axis', ctx.opset >= 13 ? -1 : 1);
-        const rank = input.shape.length;
-        // Before opset 13 axis == rank is allowed (everything in the leading 2-D block).
-        if (!(ctx.opset < 13 && axis === rank && rank > 0)) normalizeAxis(ctx, axis, Math.max(rank, 1));
+        normalizeAxis(ctx, axis, Math.max(input.shape.length, 1));
       }
       return { types: [typeWith(input.dtype, input.shape)] };
     },

@@ -268,6 +268,8 @@ describe('shape op rules', () => {
     expect(
       infer('Resize', [f32(1, 3, 4, 8), '', '', Tensor.int64([6, 6])], { axes: [2, 3], keep_aspect_ratio_policy: 'not_larger' }, { opset: 18 }).types[0]?.shape,
     ).toEqual([1, 3, 3, 6]);
+    const roi = Tensor.float32([8], [0, 0, 0, 0, 1, 1, 0.5, 1]);
+    expect(infer('Resize', [f32(1, 3, 4, 5), roi, scales], { coordinate_transformation_mode: 'tf_crop_and_resize' }, { opset: 13 }).types[0]?.shape).toEqual([1, 3, 4, 7]);
     expect(infer('Upsample', [f32('N', 2, 3, 3)], { scales: attr.floats([1, 1, 2, 2]) }, { opset: 7 }).types[0]?.shape).toEqual(['N', 2, 6, 6]);
     expect(infer('Upsample', [f32('N', 2, 3, 3), scales], {}, { opset: 9 }).types[0]?.shape).toEqual(['N', 2, 6, 4]);
     expect(infer('Resize', [f32('N', 2, 3, 3), Tensor.float32([0]), { dtype: 'float32', shape: [4] }], {}, { opset: 11 }).types[0]?.shape).toEqual([

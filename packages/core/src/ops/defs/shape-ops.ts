@@ -1135,7 +1135,13 @@ const resize: OpDefinition = {
       }
     } else if (scales) {
       if (scales.length !== axes.length) ctx.fail(`scales [${scales.join(', ')}] needs ${axes.length} entries for ${formatShape(shape)}`);
-      axes.forEach((axis, index) => (outShape[axis] = scaledDim(shape[axis]!, scales[index]!, ctx)));
+      // tf_crop_and_resize scales the cropped extent: roi holds [starts..., ends...] per resized axis.
+      const crop = getString(ctx.node, 'coordinate_transformation_mode', '') === 'tf_crop_and_resize' ? readFloats(1) : undefined;
+      if (crop === 'unknown') return fresh();
+      axes.forEach((axis, index) => {
+        const extent = crop ? crop[index + axes.length]! - crop[index]! : 1;
+        outShape[axis] = scaledDim(shape[axis]!, scales[index]! * extent, ctx);
+      });
     } else ctx.fail('Resize needs scales or sizes');
     return { types: [{ dtype: input.dtype, shape: outShape }] };
   },
