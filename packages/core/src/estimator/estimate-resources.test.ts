@@ -97,6 +97,23 @@ describe('estimateResources on a hand-built graph', () => {
   });
 });
 
+describe('estimateResources on quantized weights', () => {
+  it('counts an int8 weight behind DequantizeLinear as parameters', () => {
+    const graph = new Graph('qdq');
+    graph.opsetImports.set('', 13);
+    graph.inputs.push({ name: 'x', type: { dtype: 'float32', shape: [1, 2, 4, 4] } });
+    graph.initializers.set('w_q', Tensor.from('int8', [3, 2, 3, 3], new Array(54).fill(1)));
+    graph.initializers.set('w_scale', Tensor.scalar('float32', 0.1));
+    graph.initializers.set('w_zero', Tensor.scalar('int8', 0));
+    graph.addNode({ opType: 'DequantizeLinear', inputs: ['w_q', 'w_scale', 'w_zero'], outputs: ['w'], name: 'dequantize' });
+    graph.addNode({ opType: 'Conv', inputs: ['x', 'w'], outputs: ['y'], name: 'conv' });
+    graph.outputs.push({ name: 'y' });
+    const estimate = estimateResources(graph);
+    expect(estimate.params).toBe(54);
+    expect(estimate.macs).toBe(3 * 2 * 2 * 2 * 9);
+  });
+});
+
 describe('randomInputs', () => {
   it('is seeded and follows the declared dtypes and resolved shapes', () => {
     const graph = new Graph('feeds');

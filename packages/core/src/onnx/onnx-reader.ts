@@ -377,6 +377,13 @@ export async function loadOnnx(path: string): Promise<Graph> {
     bytes = await readFile(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ERR_FS_FILE_TOO_LARGE') {
+      return fail(
+        ErrorCodes.INVALID_ONNX,
+        `'${path}' is larger than 2 GiB, over protobuf's limit for one ONNX file: a model that large must keep its weights as external data`,
+        error,
+      );
+    }
     const reason = code === 'ENOENT' ? 'it does not exist' : code === 'EISDIR' ? 'it is a directory' : errorMessage(error);
     return fail(ErrorCodes.FILE_NOT_FOUND, `cannot read ONNX model '${path}': ${reason}`, error);
   }

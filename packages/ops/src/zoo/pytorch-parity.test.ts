@@ -1,4 +1,5 @@
 import type { Backend, Tensor } from '@razor/core';
+import { createOnnxruntimeBackend } from '@razor/backend-onnxruntime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HardSigmoid, HardSwish, LeakyReLU, ReLU6, Sigmoid, Tanh } from '../layers/activations.js';
 import { BatchNorm2d } from '../layers/batch-norm2d.js';
@@ -16,8 +17,6 @@ import { createModel, type CreateModelOptions } from './registry.js';
 
 // PyTorch outputs from tools/fixtures/ops_zoo_fixtures.py for the same weights and inputs,
 // against the razor graph run on onnxruntime. Tolerance: 1e-4 of the largest output.
-// The backend is read from its source until @razor/ops lists it as a devDependency.
-const backendSource = new URL('../../../backend-onnxruntime/src/index.ts', import.meta.url).href;
 
 /** The layer stack of the fixture script, built with razor's layers. */
 function layerStack(): Module {
@@ -44,7 +43,6 @@ function layerStack(): Module {
 let backend: Backend;
 
 beforeAll(async () => {
-  const { createOnnxruntimeBackend } = (await import(backendSource)) as { createOnnxruntimeBackend(): Backend };
   backend = createOnnxruntimeBackend();
   await backend.init?.();
 });
