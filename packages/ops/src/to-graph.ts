@@ -4,8 +4,11 @@ import type { Module } from './module.js';
 
 /** Options of `toGraph`. */
 export interface ToGraphOptions {
-  /** The shape of one sample, without the batch axis, e.g. [3, 224, 224]. */
-  inputShape: readonly number[];
+  /**
+   * The shape of one sample, without the batch axis, e.g. [3, 224, 224]. Default: the
+   * module's own `inputShape` (every zoo model has one).
+   */
+  inputShape?: readonly number[];
   /** The batch dimension: a size, or a symbolic name such as 'N' (default 1). */
   batch?: number | string;
   /** Default 'input'. */
@@ -34,13 +37,19 @@ const MAXIMUM_OPSET = 17;
  * by its module path (`layer1.0.conv1.weight`), nodes named by module path
  * (`layer1.0.conv1/Conv`), and one output.
  */
-export function toGraph(module: Module, options: ToGraphOptions): Graph {
+export function toGraph(module: Module, options: ToGraphOptions = {}): Graph {
+  const inputShape = options.inputShape ?? (module as { inputShape?: readonly number[] }).inputShape;
   const opset = options.opset ?? MAXIMUM_OPSET;
   if (!Number.isInteger(opset) || opset < MINIMUM_OPSET || opset > MAXIMUM_OPSET) {
     fail(ErrorCodes.INVALID_ARGUMENT, `toGraph: opset ${opset} is not supported; use ${MINIMUM_OPSET} to ${MAXIMUM_OPSET}`);
   }
-  if (!Array.isArray(options.inputShape) || options.inputShape.some((dim) => !Number.isInteger(dim) || dim < 1)) {
-    fail(ErrorCodes.INVALID_ARGUMENT, `toGraph: inputShape must list positive integer sizes of one sample (without the batch axis), got [${String(options.inputShape)}]`);
+  if (!Array.isArray(inputShape) || inputShape.some((dim) => !Number.isInteger(dim) || dim < 1)) {
+    fail(
+      ErrorCodes.INVALID_ARGUMENT,
+      inputShape === undefined
+        ? `toGraph: ${module.constructor.name} does not know its input shape; pass inputShape (one sample, without the batch axis)`
+        : `toGraph: inputShape must list positive integer sizes of one sample (without the batch axis), got [${String(inputShape)}]`,
+    );
   }
   const batch: Dim = options.batch ?? 1;
   if (typeof batch === 'number' ? !Number.isInteger(batch) || batch < 1 : batch.length === 0) {
@@ -57,7 +66,7 @@ export function toGraph(module: Module, options: ToGraphOptions): Graph {
   module.train(options.training ?? false);
   let result: string;
   try {
-    const input = builder.input(inputName, [batch, ...options.inputShape]);
+    const input = builder.input(inputName, [batch, ...inputShape]);
     result = builder.callRoot(module, input);
   } finally {
     for (const [child, training] of flags) child.training = training;
