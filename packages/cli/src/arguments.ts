@@ -1,20 +1,15 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from './usage-error.js';
 
-type Options = NonNullable<ParseArgsConfig['options']>;
+/** `--help`/`-h`, which every command accepts. */
+export const helpOption = { help: { type: 'boolean', short: 'h' } } as const;
 
 /**
- * node:util parseArgs, strict, with positionals allowed; its errors become UsageErrors
- * that name the command. `--help` is added to every command's options.
+ * Runs a node:util parseArgs call (strict, positionals allowed) and turns its errors into
+ * UsageErrors that name the command.
  */
-export function parseCommandArguments<const T extends Options>(command: string, argv: readonly string[], options: T) {
+export function withUsageErrors<T>(command: string, parse: () => T): T {
   try {
-    return parseArgs({
-      args: [...argv],
-      options: { ...options, help: { type: 'boolean', short: 'h' } } as T & { help: { type: 'boolean'; short: 'h' } },
-      allowPositionals: true,
-      strict: true,
-    });
+    return parse();
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     // parseArgs messages end with advice about '--' that is noise here; keep the first sentence.

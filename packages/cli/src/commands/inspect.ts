@@ -1,3 +1,4 @@
+import { parseArgs } from 'node:util';
 import {
   RazorError,
   errorMessage,
@@ -12,7 +13,7 @@ import {
   type TensorData,
   type ValueInfo,
 } from '@razor/core';
-import { parseCommandArguments, parseInteger, singlePositional } from '../arguments.js';
+import { helpOption, withUsageErrors, parseInteger, singlePositional } from '../arguments.js';
 import { DEFAULT_BACKEND, cliBackend } from '../backend-session.js';
 import type { CliIo } from '../cli-io.js';
 import type { Command } from '../command.js';
@@ -103,14 +104,22 @@ function opsetText(graph: Graph): string {
 }
 
 async function run(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommandArguments('inspect', argv, {
-    json: { type: 'boolean' },
-    layers: { type: 'string' },
-    'no-latency': { type: 'boolean' },
-    backend: { type: 'string' },
-    threads: { type: 'string' },
-    runs: { type: 'string' },
-  });
+  const { values, positionals } = withUsageErrors('inspect', () =>
+    parseArgs({
+      args: [...argv],
+      options: {
+        json: { type: 'boolean' },
+        layers: { type: 'string' },
+        'no-latency': { type: 'boolean' },
+        backend: { type: 'string' },
+        threads: { type: 'string' },
+        runs: { type: 'string' },
+        ...helpOption,
+      },
+      allowPositionals: true,
+      strict: true,
+    }),
+  );
   if (values.help) {
     io.stdout.write(help);
     return 0;

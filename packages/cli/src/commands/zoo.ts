@@ -1,5 +1,6 @@
+import { parseArgs } from 'node:util';
 import { describeModel, listModels } from '@razor/ops';
-import { parseCommandArguments } from '../arguments.js';
+import { helpOption, withUsageErrors } from '../arguments.js';
 import type { CliIo } from '../cli-io.js';
 import type { Command } from '../command.js';
 import { renderTable } from '../table.js';
@@ -19,7 +20,9 @@ Example:
 `;
 
 async function run(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommandArguments('zoo', argv, { json: { type: 'boolean' } });
+  const { values, positionals } = withUsageErrors('zoo', () =>
+    parseArgs({ args: [...argv], options: { json: { type: 'boolean' }, ...helpOption }, allowPositionals: true, strict: true }),
+  );
   if (values.help) {
     io.stdout.write(help);
     return 0;
