@@ -37,7 +37,7 @@ async function ioPhase(phase: string, file: string): Promise<void> {
   const start = performance.now();
   const result: Record<string, unknown> = { phase };
   if (phase === 'build') {
-    const graph = toGraph(createModel('resnet50', { seed: 0 }), { inputShape: [1, 3, 224, 224] });
+    const graph = toGraph(createModel('resnet50', { seed: 0 }));
     await saveOnnx(graph, file);
     result.ms = performance.now() - start;
   } else if (phase === 'load') {
@@ -108,8 +108,8 @@ const inferenceCases: Case[] = [
   { model: 'resnet56', channels: 3, classes: 10, size: 32, batch: 32 },
   { model: 'resnet18', channels: 3, classes: 1000, size: 224, batch: 1 },
   { model: 'resnet50', channels: 3, classes: 1000, size: 224, batch: 1 },
-  { model: 'mobilenetv2', channels: 3, classes: 1000, size: 224, batch: 1 },
-  { model: 'shufflenetv2', channels: 3, classes: 1000, size: 224, batch: 1 },
+  { model: 'mobilenet_v2', channels: 3, classes: 1000, size: 224, batch: 1 },
+  { model: 'shufflenet_v2', channels: 3, classes: 1000, size: 224, batch: 1 },
 ];
 
 async function inferenceBenchmark(): Promise<string> {
@@ -117,9 +117,8 @@ async function inferenceBenchmark(): Promise<string> {
   const backend = createOnnxruntimeBackend();
   const razor: number[] = [];
   for (const testCase of inferenceCases) {
-    const graph = toGraph(createModel(testCase.model, { numClasses: testCase.classes, inputChannels: testCase.channels, inputSize: testCase.size, seed: 0 }), {
-      inputShape: [testCase.batch, testCase.channels, testCase.size, testCase.size],
-    });
+    const model = createModel(testCase.model, { numClasses: testCase.classes, inputChannels: testCase.channels, inputSize: testCase.size, seed: 0 });
+    const graph = toGraph(model, { batch: testCase.batch });
     const session = await backend.createSession(graph, { threads, interOpThreads: 1, graphOptimizationLevel: 'all' });
     const feeds = randomInputs(graph, { seed: 0 });
     for (let warm = 0; warm < 3; warm++) await session.run(feeds);

@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { readNamedTensorFile, readTensorFile } from '@razor/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tensorChecksum } from './checksum.js';
-import { runCli } from './main.js';
+import { reportError, runCli } from './main.js';
+import { RazorError } from '@razor/core';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../../..');
@@ -72,6 +73,21 @@ describe('razor (the program)', () => {
     const threads = await razor('run', 'model.onnx', '--threads', 'two');
     expect(threads.code).toBe(2);
     expectOneLineError(threads.stderr, /--threads must be a whole number of at least 1, got 'two'/);
+  });
+
+  it('prints unexpected errors as one line with a hint, and their stack only with --debug', () => {
+    let stderr = '';
+    const io = { stdout: { write: () => undefined }, stderr: { write: (text: string) => (stderr += text) } };
+    const error = new TypeError("Cannot read properties of undefined (reading 'shape')");
+    expect(reportError(error, io)).toBe(1);
+    expectOneLineError(stderr, /^razor: unexpected error: TypeError: Cannot read properties of undefined \(reading 'shape'\) \(rerun with --debug for the stack trace\)$/);
+    stderr = '';
+    expect(reportError(error, io, true)).toBe(1);
+    expect(stderr).toMatch(/^razor: unexpected error: TypeError: .*\n.*\n\s+at /);
+    stderr = '';
+    // A multi-line RazorError (one reason per backend) still prints as one line.
+    expect(reportError(new RazorError('RAZOR_BACKEND_UNAVAILABLE', 'no backend could be initialised:\n  a: broken\n  b: missing'), io)).toBe(1);
+    expectOneLineError(stderr, /^razor: no backend could be initialised: a: broken; b: missing \[RAZOR_BACKEND_UNAVAILABLE\]$/);
   });
 
   it('runs as a program: exit codes and one-line errors from bin.ts', () => {

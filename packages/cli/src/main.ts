@@ -6,6 +6,7 @@ import { exportCommand } from './commands/export.js';
 import { inspectCommand } from './commands/inspect.js';
 import { runCommand } from './commands/run.js';
 import { zooCommand } from './commands/zoo.js';
+import { oneLine } from './one-line.js';
 import { UsageError } from './usage-error.js';
 
 /** Every `razor` subcommand, in the order the help lists them. */
@@ -38,15 +39,6 @@ function programHelp(): string {
   ].join('\n');
 }
 
-/** One line: newlines in multi-part messages (a combined backend error) joined with '; '. */
-function oneLine(text: string): string {
-  return text
-    .split('\n')
-    .map((part) => part.trim())
-    .filter((part) => part !== '')
-    .join('; ');
-}
-
 /**
  * Runs the `razor` program on `argv` (the arguments after the program name) and resolves
  * to its exit code: 0 on success, 1 on an error, 2 on a usage error. Never throws; every
@@ -76,22 +68,32 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     }
     return await command.run(commandArguments, io);
   } catch (error) {
-    if (error instanceof UsageError) {
-      const help = error.command ? `razor ${error.command} --help` : 'razor --help';
-      io.stderr.write(`razor: ${oneLine(error.message)} (see '${help}')\n`);
-      return 2;
-    }
-    if (RazorError.isInstance(error)) {
-      io.stderr.write(`razor: ${oneLine(error.message)} [${error.code}]\n`);
-      if (debug && error.stack) io.stderr.write(`${error.stack}\n`);
-      return 1;
-    }
-    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    if (debug) {
-      io.stderr.write(`razor: unexpected error: ${oneLine(message)}\n${error instanceof Error ? (error.stack ?? '') : ''}\n`);
-    } else {
-      io.stderr.write(`razor: unexpected error: ${oneLine(message)} (rerun with --debug for the stack trace)\n`);
-    }
+    return reportError(error, io, debug);
+  }
+}
+
+/**
+ * Prints an error as one line on stderr and returns the exit code: 2 for a UsageError
+ * (with the --help to read), 1 for a RazorError (`razor: <message> [RAZOR_CODE]`) and
+ * for anything unexpected (a short line and a hint to rerun with --debug; with `debug`,
+ * the stack trace follows).
+ */
+export function reportError(error: unknown, io: CliIo, debug = false): number {
+  if (error instanceof UsageError) {
+    const help = error.command ? `razor ${error.command} --help` : 'razor --help';
+    io.stderr.write(`razor: ${oneLine(error.message)} (see '${help}')\n`);
+    return 2;
+  }
+  if (RazorError.isInstance(error)) {
+    io.stderr.write(`razor: ${oneLine(error.message)} [${error.code}]\n`);
+    if (debug && error.stack) io.stderr.write(`${error.stack}\n`);
     return 1;
   }
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  if (debug) {
+    io.stderr.write(`razor: unexpected error: ${oneLine(message)}\n${error instanceof Error ? (error.stack ?? '') : ''}\n`);
+  } else {
+    io.stderr.write(`razor: unexpected error: ${oneLine(message)} (rerun with --debug for the stack trace)\n`);
+  }
+  return 1;
 }

@@ -19,6 +19,7 @@ import type { CliIo } from '../cli-io.js';
 import type { Command } from '../command.js';
 import { formatBytes, formatCount, formatMilliseconds, formatPercent, formatShape } from '../format-units.js';
 import { loadModelFile } from '../load-model.js';
+import { oneLine } from '../one-line.js';
 import { renderTable } from '../table.js';
 import { UsageError } from '../usage-error.js';
 
@@ -161,7 +162,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   if (latencyError !== null) {
     // The static figures are printed; the measurement failure is still an error.
     const code = RazorError.isInstance(latencyError) ? ` [${latencyError.code}]` : '';
-    io.stderr.write(`razor: latency not measured: ${errorMessage(latencyError).split('\n').map((line) => line.trim()).join('; ')}${code} (use --no-latency to skip it)\n`);
+    io.stderr.write(`razor: latency not measured: ${oneLine(errorMessage(latencyError))}${code} (use --no-latency to skip it)\n`);
     return 1;
   }
   return 0;

@@ -211,7 +211,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     );
     return 0;
   }
-  io.stdout.write(`${modelPath} on ${backendName}, one run in ${formatMilliseconds(milliseconds)}\n\n`);
+  io.stdout.write(`${modelPath} on ${backendName}: first run took ${formatMilliseconds(milliseconds)} (see 'razor inspect' for latency)\n\n`);
   io.stdout.write(
     `${renderTable(
       [{ title: 'input' }, { title: 'dtype' }, { title: 'shape' }, { title: 'from' }],

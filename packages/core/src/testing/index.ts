@@ -4,6 +4,4 @@ export { defineBackendConformanceSuite, describeMismatch } from './backend-confo
 export type { BackendConformanceOptions, ConformanceTestApi, ConformanceExpect, ExpectedOutput } from './backend-conformance.js';
 export { defaultModelFixturesDirectory, listModelFixtures, loadModelFixture } from './model-fixtures.js';
 export type { ModelFixture, ModelFixtureValue, LoadedModelFixture } from './model-fixtures.js';
-export { readTensorProto } from './read-tensor-proto.js';
-export type { NamedTensor } from './read-tensor-proto.js';
 export { seededValues } from './reference-ops.js';

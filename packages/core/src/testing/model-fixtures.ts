@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { ErrorCodes, errorMessage, fail } from '../errors.js';
 import type { Tensor } from '../ir/tensor.js';
-import { readTensorProto } from './read-tensor-proto.js';
+import { decodeTensorProto } from '../io/tensor-file.js';
 
 /** One input or output of a fixture model, as manifest.json lists it. */
 export interface ModelFixtureValue {
@@ -83,7 +83,7 @@ export function loadModelFixture(directory: string, fixture: ModelFixture): Load
   const tensors = (values: ModelFixtureValue[]): Record<string, Tensor> => {
     const result: Record<string, Tensor> = {};
     for (const value of values) {
-      result[value.name] = readTensorProto(readFixtureFile(directory, value.file, fixture.compressed), value.file).tensor;
+      result[value.name] = decodeTensorProto(readFixtureFile(directory, value.file, fixture.compressed), value.file).tensor;
     }
     return result;
   };
