@@ -268,7 +268,7 @@ describe('razor run', () => {
     const model = join(models, 'dynamic-batch.onnx');
     const first = await razor('run', model, '--json', '--seed', '7');
     expect(first.code).toBe(0);
-    expect(first.stderr).toMatch(/^razor: symbolic dimensions set to 1 for random inputs: \S+\n$/);
+    expect(first.stderr).toMatch(/^note: symbolic dimensions set to 1 for the random inputs: \S+\n$/);
     const report = JSON.parse(first.stdout) as { inputs: { shape: number[]; source: string }[]; outputs: { shape: number[]; hash: string; sum: number }[] };
     expect(report.inputs[0]).toMatchObject({ shape: [1, 1, 8, 8], source: 'random (seed 7)' });
     expect(report.outputs[0]!.shape).toEqual([1, 5]);

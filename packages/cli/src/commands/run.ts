@@ -166,7 +166,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
       inputReports.push({ name: input.name, dtype: tensor.dtype, shape: tensor.shape, source: `random (seed ${seed})` });
     }
     if (random.symbolicDims.length > 0) {
-      io.stderr.write(`razor: symbolic dimensions set to 1 for random inputs: ${random.symbolicDims.join(', ')}\n`);
+      io.stderr.write(`note: symbolic dimensions set to 1 for the random inputs: ${random.symbolicDims.join(', ')}\n`);
     }
   }
 
