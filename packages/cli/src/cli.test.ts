@@ -294,6 +294,20 @@ describe('razor run', () => {
   });
 });
 
+it('razor run fills the inputs not given with random tensors', async () => {
+  const entry = fixture('matrix-reduce');
+  const x = entry.inputs.find((input) => input.name === 'x')!;
+  const result = await razor('run', join(models, entry.model), '--input', `x=${join(models, x.file)}`, '--json', '--seed', '3');
+  expect(result.stderr).toBe('');
+  expect(result.code).toBe(0);
+  const report = JSON.parse(result.stdout) as { inputs: { name: string; shape: number[]; source: string }[]; outputs: { name: string }[] };
+  expect(report.inputs).toEqual([
+    { name: 'x', dtype: 'float32', shape: [2, 4, 6], source: join(models, x.file) },
+    { name: 'y', dtype: 'float32', shape: [2, 4, 6], source: 'random (seed 3)' },
+  ]);
+  expect(report.outputs.map((output) => output.name)).toEqual(entry.outputs.map((output) => output.name));
+});
+
 describe('the README job: export, inspect, run', () => {
   it('exports resnet20, inspects it and runs it', async () => {
     const path = join(scratch, 'resnet20.onnx');
