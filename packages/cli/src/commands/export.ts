@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { stat } from 'node:fs/promises';
 import { saveOnnx } from '@razor/core';
 import { createModel, listModels, toGraph, type CreateModelOptions } from '@razor/ops';
-import { helpOption, withUsageErrors, parseInteger, parsePositiveNumber, singlePositional } from '../arguments.js';
+import { helpOption, parseInteger, parsePositiveNumber, singlePositional, withUsageErrors } from '../arguments.js';
 import type { CliIo } from '../cli-io.js';
 import type { Command } from '../command.js';
 import { formatBytes, formatCount, formatShape } from '../format-units.js';

@@ -13,7 +13,7 @@ import {
   type TensorData,
   type ValueInfo,
 } from '@razor/core';
-import { helpOption, withUsageErrors, parseInteger, singlePositional } from '../arguments.js';
+import { helpOption, parseInteger, singlePositional, withUsageErrors } from '../arguments.js';
 import { DEFAULT_BACKEND, cliBackend } from '../backend-session.js';
 import type { CliIo } from '../cli-io.js';
 import type { Command } from '../command.js';
@@ -21,7 +21,6 @@ import { formatBytes, formatCount, formatMilliseconds, formatPercent, formatShap
 import { loadModelFile } from '../load-model.js';
 import { oneLine } from '../one-line.js';
 import { renderTable } from '../table.js';
-import { UsageError } from '../usage-error.js';
 
 /** Models with at most this many nodes get every node in the layer table by default. */
 const SMALL_MODEL_NODES = 40;
@@ -130,9 +129,6 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const threads = values.threads === undefined ? undefined : parseInteger(values.threads, '--threads', 'inspect');
   const runs = values.runs === undefined ? 20 : parseInteger(values.runs, '--runs', 'inspect');
   const skipLatency = values['no-latency'] === true;
-  if (skipLatency && (values.backend !== undefined || values.threads !== undefined || values.runs !== undefined)) {
-    throw new UsageError('--backend, --threads and --runs set up the latency measurement, which --no-latency skips', 'inspect');
-  }
 
   const graph = await loadModelFile(modelPath);
   const estimate = estimateResources(graph);

@@ -11,7 +11,7 @@ import {
   type Tensor,
   type ValueInfo,
 } from '@razor/core';
-import { helpOption, withUsageErrors, parseInteger, singlePositional } from '../arguments.js';
+import { helpOption, parseInteger, singlePositional, withUsageErrors } from '../arguments.js';
 import { openBackendSession } from '../backend-session.js';
 import { tensorChecksum, type TensorChecksum } from '../checksum.js';
 import type { CliIo } from '../cli-io.js';

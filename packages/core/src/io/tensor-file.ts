@@ -5,6 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { ErrorCodes, RazorError, errorMessage, fail } from '../errors.js';
 import type { Tensor } from '../ir/tensor.js';
+import { ExternalDataReader } from '../onnx/onnx-external-data.js';
 import { tensorFromProto, tensorToProto } from '../onnx/onnx-tensor.js';
 import { TensorProtoSchema } from '../onnx/proto/onnx_pb.js';
 import { decodeNpy, encodeNpy } from './npy.js';
@@ -35,8 +36,11 @@ export function tensorFileFormat(path: string): TensorFileFormat {
   );
 }
 
-/** Decodes a serialized ONNX TensorProto. `where` names the file in messages. */
-export function decodeTensorProto(bytes: Uint8Array, where = 'tensor'): TensorFileContents {
+/**
+ * Decodes a serialized ONNX TensorProto. `where` names the file in messages; `baseDir`
+ * is where a tensor stored as external data finds its data file.
+ */
+export function decodeTensorProto(bytes: Uint8Array, where = 'tensor', baseDir?: string): TensorFileContents {
   let proto;
   try {
     proto = fromBinary(TensorProtoSchema, bytes);
@@ -46,8 +50,9 @@ export function decodeTensorProto(bytes: Uint8Array, where = 'tensor'): TensorFi
   if (proto.dims.length === 0 && proto.dataType === 0) {
     fail(ErrorCodes.INVALID_TENSOR_FILE, `${where}: not a valid ONNX TensorProto (no element type); check the file is a tensor saved with onnx.numpy_helper`);
   }
+  const external = baseDir === undefined ? undefined : new ExternalDataReader(baseDir, where);
   try {
-    const tensor = tensorFromProto(proto, { where: `tensor '${proto.name}'`, model: where, external: undefined });
+    const tensor = tensorFromProto(proto, { where: `tensor '${proto.name}'`, model: where, external });
     return { tensor, name: proto.name === '' ? undefined : proto.name };
   } catch (error) {
     // The ONNX reader speaks of models; a tensor file deserves its own code and wording.
@@ -55,6 +60,8 @@ export function decodeTensorProto(bytes: Uint8Array, where = 'tensor'): TensorFi
       fail(ErrorCodes.INVALID_TENSOR_FILE, error.message.replace('is not a valid ONNX model', 'is not a valid ONNX TensorProto'), error);
     }
     throw error;
+  } finally {
+    external?.close();
   }
 }
 
@@ -65,8 +72,8 @@ export function encodeTensorProto(tensor: Tensor, name?: string): Uint8Array {
 
 /**
  * Reads a tensor file and the name stored in it: `.npy` (NumPy formats 1.0 to 3.0, either
- * byte order, C order) or `.pb` (ONNX TensorProto); `.npy.gz` and `.pb.gz` are
- * decompressed first. A missing file is RAZOR_FILE_NOT_FOUND; bad contents are
+ * byte order, C order) or `.pb` (ONNX TensorProto, with external data looked up beside
+ * the file); `.npy.gz` and `.pb.gz` are decompressed first. A missing file is RAZOR_FILE_NOT_FOUND; bad contents are
  * RAZOR_INVALID_TENSOR_FILE naming the file.
  */
 export async function readNamedTensorFile(path: string): Promise<TensorFileContents> {
@@ -89,7 +96,7 @@ export async function readNamedTensorFile(path: string): Promise<TensorFileConte
       fail(ErrorCodes.INVALID_TENSOR_FILE, `${path}: not a valid gzip file (${errorMessage(error)})`, error);
     }
   }
-  return format === 'npy' ? { tensor: decodeNpy(bytes, path), name: undefined } : decodeTensorProto(bytes, path);
+  return format === 'npy' ? { tensor: decodeNpy(bytes, path), name: undefined } : decodeTensorProto(bytes, path, dirname(path));
 }
 
 /** Reads the tensor in a `.npy` or `.pb` file; see {@link readNamedTensorFile}. */
