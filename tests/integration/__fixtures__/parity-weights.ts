@@ -1,7 +1,6 @@
 // Rebuilds the deterministic weights and inputs of tools/fixtures/ops_zoo_fixtures.py.
 import { Tensor } from '@razor/core';
-import type { Module } from '../../module.js';
-import { SeededRandom } from '../../random.js';
+import { SeededRandom, type Module } from '@razor/ops';
 
 /** 32-bit FNV-1a of an ASCII name. */
 export function fnv1a(text: string): number {

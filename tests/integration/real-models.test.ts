@@ -5,7 +5,7 @@ import { Graph, Tensor, inferShapes, readOnnx, toBytes, writeOnnx, type Dim } fr
 import { defaultModelFixturesDirectory, listModelFixtures, loadModelFixture } from '@razor/core/testing';
 import { createModel, listModels, toGraph } from '@razor/ops';
 import { describe, expect, it } from 'vitest';
-import { createOnnxruntimeBackend } from './onnxruntime-backend.js';
+import { createOnnxruntimeBackend } from '@razor/backend-onnxruntime';
 
 const backend = createOnnxruntimeBackend();
 const fixturesDirectory = defaultModelFixturesDirectory()!;

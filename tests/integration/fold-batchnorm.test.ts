@@ -1,14 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { Graph } from '../ir/graph.js';
-import { Tensor } from '../ir/tensor.js';
-import { decodeTensorProto } from '../io/tensor-file.js';
-import { readOnnx } from '../onnx/onnx-reader.js';
-import { createTestBackend } from '../estimator/__fixtures__/onnxruntime-backend.js';
-import { foldBatchNorm } from './fold-batchnorm.js';
+import { Graph, Tensor, decodeTensorProto, foldBatchNorm, readOnnx } from '@razor/core';
+import { createOnnxruntimeBackend } from '@razor/backend-onnxruntime';
 
-const here = new URL('./__fixtures__/', import.meta.url);
-const models = new URL('../__fixtures__/models/', import.meta.url);
+const here = new URL('../../packages/core/src/passes/__fixtures__/', import.meta.url);
+const models = new URL('../../packages/core/src/__fixtures__/models/', import.meta.url);
 
 function load(url: URL): Graph {
   return readOnnx(new Uint8Array(readFileSync(url)));
@@ -31,7 +27,7 @@ function maxDifference(left: Tensor, right: Tensor): number {
   return worst;
 }
 
-const backend = await createTestBackend();
+const backend = createOnnxruntimeBackend();
 
 async function run(graph: Graph, input: Tensor): Promise<Tensor> {
   const session = await backend.createSession(graph);

@@ -1,19 +1,29 @@
 import type { Backend, Tensor } from '@razor/core';
 import { createOnnxruntimeBackend } from '@razor/backend-onnxruntime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HardSigmoid, HardSwish, LeakyReLU, ReLU6, Sigmoid, Tanh } from '../layers/activations.js';
-import { BatchNorm2d } from '../layers/batch-norm2d.js';
-import { Conv2d } from '../layers/conv2d.js';
-import { Dropout } from '../layers/dropout.js';
-import { Flatten } from '../layers/flatten.js';
-import { Linear } from '../layers/linear.js';
-import { AdaptiveAvgPool2d, AvgPool2d, MaxPool2d } from '../layers/pooling.js';
-import { Sequential } from '../layers/sequential.js';
-import type { Module } from '../module.js';
-import { toGraph } from '../to-graph.js';
+import {
+  AdaptiveAvgPool2d,
+  AvgPool2d,
+  BatchNorm2d,
+  Conv2d,
+  Dropout,
+  Flatten,
+  HardSigmoid,
+  HardSwish,
+  LeakyReLU,
+  Linear,
+  MaxPool2d,
+  ReLU6,
+  Sequential,
+  Sigmoid,
+  Tanh,
+  createModel,
+  toGraph,
+  type CreateModelOptions,
+  type Module,
+} from '@razor/ops';
 import parity from './__fixtures__/parity.json' with { type: 'json' };
 import { parityInput, parityStateDict } from './__fixtures__/parity-weights.js';
-import { createModel, type CreateModelOptions } from './registry.js';
 
 // PyTorch outputs from tools/fixtures/ops_zoo_fixtures.py for the same weights and inputs,
 // against the razor graph run on onnxruntime. Tolerance: 1e-4 of the largest output.

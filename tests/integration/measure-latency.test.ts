@@ -1,12 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { RazorError } from '../errors.js';
-import { readOnnx } from '../onnx/onnx-reader.js';
-import { createTestBackend } from './__fixtures__/onnxruntime-backend.js';
-import { measureLatency } from './measure-latency.js';
+import { RazorError, measureLatency, readOnnx } from '@razor/core';
+import { createOnnxruntimeBackend } from '@razor/backend-onnxruntime';
 
-const model = readOnnx(new Uint8Array(readFileSync(new URL('../__fixtures__/models/residual-block.onnx', import.meta.url))));
-const backend = await createTestBackend();
+const model = readOnnx(new Uint8Array(readFileSync(new URL('../../packages/core/src/__fixtures__/models/residual-block.onnx', import.meta.url))));
+const backend = createOnnxruntimeBackend();
 
 describe('measureLatency', () => {
   it('times real runs on onnxruntime and orders its statistics', async () => {
