@@ -70,6 +70,9 @@ function toOrtOptions(options: SessionOptions, supported: readonly SupportedBack
     if (!usable.includes(provider)) fail(ErrorCodes.EXECUTION_PROVIDER_UNAVAILABLE, installAdvice(provider, supported));
   }
   return {
+    // onnxruntime's own log lines would repeat what the RazorError it becomes already says;
+    // only fatal ones are printed unless `extra.logSeverityLevel` asks for more.
+    logSeverityLevel: 4,
     ...options.extra,
     executionProviders: providers,
     graphOptimizationLevel: level,
