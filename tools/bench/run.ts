@@ -74,22 +74,32 @@ async function ioBenchmark(): Promise<string> {
   const size = statSync(file).size;
   const rows: string[] = [];
   const baseline = runPhase('noop', file);
+  const python = existsSync('/usr/bin/python3') && spawnSync('/usr/bin/python3', ['-c', 'import onnx']).status === 0;
+  let onnxVersion = 'not available';
+  const median = (run: () => Record<string, number>): { ms: number; rss: number } => {
+    const results = [run(), run(), run()];
+    const times = results.map((result) => result.ms!).sort((a, b) => a - b);
+    return { ms: times[1]!, rss: Math.max(...results.map((result) => result.maxRssBytes!)) };
+  };
   for (const phase of ['load', 'infer', 'save']) {
-    const times: number[] = [];
-    let rss = 0;
-    for (let repeat = 0; repeat < 3; repeat++) {
-      const result = runPhase(phase, file);
-      times.push(result.ms!);
-      rss = Math.max(rss, result.maxRssBytes!);
+    const razor = median(() => runPhase(phase, file));
+    let reference = 'n/a | n/a';
+    if (python && phase !== 'infer') {
+      const measured = median(() => {
+        const output = execFileSync('/usr/bin/python3', [join(here, 'onnx_io.py'), phase, file], { encoding: 'utf8' });
+        const parsed = JSON.parse(output.trim()) as Record<string, number> & { onnx: string };
+        onnxVersion = parsed.onnx;
+        return parsed;
+      });
+      reference = `${measured.ms.toFixed(0)} ms | ${mb(measured.rss)}`;
     }
-    times.sort((a, b) => a - b);
-    rows.push(`| ${phase === 'infer' ? 'shape inference' : phase} | ${times[1]!.toFixed(0)} ms | ${mb(rss)} |`);
+    rows.push(`| ${phase === 'infer' ? 'shape inference' : phase} | ${razor.ms.toFixed(0)} ms | ${mb(razor.rss)} | ${reference} |`);
   }
   return [
-    `ResNet-50 (razor zoo, ${mb(size)} file), median of 3 runs, each in a fresh process; peak RSS of the process (Node baseline ${mb(baseline.maxRssBytes!)}):`,
+    `ResNet-50 (razor zoo, ${mb(size)} file), median of 3 runs, each in a fresh process; peak RSS of the whole process (razor's Node baseline with the TypeScript loader: ${mb(baseline.maxRssBytes!)}). Python onnx ${onnxVersion} (onnx.load / onnx.save of the same file) for reference:`,
     '',
-    '| phase | time | peak RSS |',
-    '|---|---|---|',
+    '| phase | razor | razor peak RSS | Python onnx | Python peak RSS |',
+    '|---|---|---|---|---|',
     ...rows,
   ].join('\n');
 }
