@@ -1,4 +1,5 @@
-import { getInt, getInts, type Dim } from '../../ir/graph.js';
+import type { DType } from '../../ir/dtype.js';
+import { getInt, getInts, type Dim, type TensorType } from '../../ir/graph.js';
 import type { InferenceContext, OpDefinition } from '../registry.js';
 import { inputElements, outputElements, requireDimsMatch, requireRank, requireSameDtype, staticSize, typeWith } from './rule-helpers.js';
 import { readWindowAttributes, transposedOutputDim, windowOutputDim } from './window-shape.js';
@@ -8,6 +9,21 @@ function checkBias(ctx: InferenceContext, channels: Dim): void {
   const bias = ctx.requireInput(2).shape;
   requireRank(ctx, bias, 'bias (input 2)', (rank) => rank === 1, 'rank 1');
   requireDimsMatch(ctx, bias?.[0], channels, `bias (input 2) has ${String(bias?.[0])} elements but the output has ${String(channels)} channels`);
+}
+
+/** The operands shared by Conv and ConvTranspose, checked: X, W (laid out as `weightLayout`), dtype, group. */
+function convOperands(ctx: InferenceContext, weightLayout: string): { input: TensorType; weight: TensorType; dtype: DType; group: number } {
+  const input = ctx.requireInput(0);
+  const weight = ctx.requireInput(1);
+  const dtype = requireSameDtype(ctx, [0, 1, 2]);
+  requireRank(ctx, input.shape, 'input X', (rank) => rank >= 3, 'at least 3 (N, C, spatial...)');
+  requireRank(ctx, weight.shape, 'weight W', (rank) => rank >= 3, `at least 3 (${weightLayout}, kernel...)`);
+  if (input.shape && weight.shape && input.shape.length !== weight.shape.length) {
+    ctx.fail(`input X has rank ${input.shape.length} but weight W has rank ${weight.shape.length}; they must match`);
+  }
+  const group = getInt(ctx.node, 'group', 1);
+  if (group < 1) ctx.fail(`group ${group} must be positive`);
+  return { input, weight, dtype, group };
 }
 
 /**
@@ -20,16 +36,7 @@ const conv: OpDefinition = {
   opType: 'Conv',
   parameterInputs: [1, 2],
   infer(ctx) {
-    const input = ctx.requireInput(0);
-    const weight = ctx.requireInput(1);
-    const dtype = requireSameDtype(ctx, [0, 1, 2]);
-    requireRank(ctx, input.shape, 'input X', (rank) => rank >= 3, 'at least 3 (N, C, spatial...)');
-    requireRank(ctx, weight.shape, 'weight W', (rank) => rank >= 3, 'at least 3 (M, C/group, kernel...)');
-    if (input.shape && weight.shape && input.shape.length !== weight.shape.length) {
-      ctx.fail(`input X has rank ${input.shape.length} but weight W has rank ${weight.shape.length}; they must match`);
-    }
-    const group = getInt(ctx.node, 'group', 1);
-    if (group < 1) ctx.fail(`group ${group} must be positive`);
+    const { input, weight, dtype, group } = convOperands(ctx, 'M, C/group');
     const outputChannels = weight.shape?.[0] ?? null;
     if (typeof outputChannels === 'number' && outputChannels % group !== 0) {
       ctx.fail(`weight W has ${outputChannels} output channels, not divisible by group ${group}`);
@@ -66,16 +73,7 @@ const convTranspose: OpDefinition = {
   opType: 'ConvTranspose',
   parameterInputs: [1, 2],
   infer(ctx) {
-    const input = ctx.requireInput(0);
-    const weight = ctx.requireInput(1);
-    const dtype = requireSameDtype(ctx, [0, 1, 2]);
-    requireRank(ctx, input.shape, 'input X', (rank) => rank >= 3, 'at least 3 (N, C, spatial...)');
-    requireRank(ctx, weight.shape, 'weight W', (rank) => rank >= 3, 'at least 3 (C, M/group, kernel...)');
-    if (input.shape && weight.shape && input.shape.length !== weight.shape.length) {
-      ctx.fail(`input X has rank ${input.shape.length} but weight W has rank ${weight.shape.length}; they must match`);
-    }
-    const group = getInt(ctx.node, 'group', 1);
-    if (group < 1) ctx.fail(`group ${group} must be positive`);
+    const { input, weight, dtype, group } = convOperands(ctx, 'C, M/group');
     requireDimsMatch(
       ctx,
       input.shape?.[1],
