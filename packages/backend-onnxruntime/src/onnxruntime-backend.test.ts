@@ -1,8 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ErrorCodes, Graph, RazorError, Tensor } from '@razor/core';
-import { defaultModelFixturesDirectory, defineBackendConformanceSuite, listModelFixtures, loadModelFixture } from '@razor/core/testing';
+import { ErrorCodes, Graph, Tensor } from '@razor/core';
+import { defaultModelFixturesDirectory, defineBackendConformanceSuite, listModelFixtures, loadModelFixture, rejectionOf as rejection } from '@razor/core/testing';
 import { describe, expect, it } from 'vitest';
 import { createOnnxruntimeBackend } from './onnxruntime-backend.js';
 
@@ -17,15 +17,6 @@ function fixture(name: string) {
   const entry = fixtures.find((candidate) => candidate.name === name);
   if (!entry) throw new Error(`no model fixture '${name}'`);
   return loadModelFixture(fixturesDirectory, entry);
-}
-
-async function rejection(promise: Promise<unknown>): Promise<RazorError> {
-  const error = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  if (!RazorError.isInstance(error)) throw new Error(`expected a RazorError, got ${String(error)}`);
-  return error;
 }
 
 /** Counts nodes of an operator type in serialized ONNX bytes (op types shorter than 128 characters). */

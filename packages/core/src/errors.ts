@@ -35,6 +35,8 @@ export const ErrorCodes = {
   UNKNOWN_MODEL: 'RAZOR_UNKNOWN_MODEL',
   /** Writing an output file failed. */
   WRITE_FAILED: 'RAZOR_WRITE_FAILED',
+  /** A transformed model's outputs differ from the original's by more than the tolerance. */
+  CHECK_FAILED: 'RAZOR_CHECK_FAILED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

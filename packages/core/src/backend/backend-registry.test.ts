@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ErrorCodes, RazorError } from '../errors.js';
+import { ErrorCodes } from '../errors.js';
 import { BACKEND_SPECIFICATION_VERSION, type Backend } from './backend.js';
 import { clearBackendsForTesting, listBackends, registerBackend, resolveBackend } from './backend-registry.js';
+import { rejectionOf as rejection } from '../testing/razor-errors.js';
 
 /** A backend that records how often it was made and initialised, and can fail either step. */
 function countingBackend(name: string, behaviour: { factoryError?: string; initError?: string } = {}) {
@@ -23,15 +24,6 @@ function countingBackend(name: string, behaviour: { factoryError?: string; initE
     return backend;
   };
   return { backend, factory, counts };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<RazorError> {
-  const error = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  if (!RazorError.isInstance(error)) throw new Error(`expected a RazorError, got ${String(error)}`);
-  return error;
 }
 
 afterEach(() => clearBackendsForTesting());

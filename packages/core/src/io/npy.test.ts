@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { RazorError } from '../errors.js';
 import { float16ToFloat32 } from '../ir/dtype.js';
 import { Tensor } from '../ir/tensor.js';
 import { decodeNpy, encodeNpy } from './npy.js';
+import { catchRazorError as errorOf } from '../testing/razor-errors.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '__fixtures__');
 interface Expected {
@@ -23,16 +23,6 @@ function valuesOf(tensor: Tensor): (number | string)[] {
     if (integer) return value.toString();
     return tensor.dtype === 'float16' ? float16ToFloat32(Number(value)) : Number(value);
   });
-}
-
-function errorOf(action: () => unknown): RazorError {
-  try {
-    action();
-  } catch (error) {
-    if (RazorError.isInstance(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a RazorError');
 }
 
 describe('decodeNpy', () => {

@@ -4,9 +4,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { RazorError } from '../errors.js';
 import { Tensor } from '../ir/tensor.js';
 import { readNamedTensorFile, readTensorFile, tensorFileFormat, writeTensorFile } from './tensor-file.js';
+import { rejectionOf as rejection } from '../testing/razor-errors.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '__fixtures__');
 const models = join(dirname(fileURLToPath(import.meta.url)), '..', '__fixtures__', 'models');
@@ -23,16 +23,6 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 function valuesOf(tensor: Tensor): (number | string)[] {
   const integer = !tensor.dtype.startsWith('float') && tensor.dtype !== 'bool';
   return Array.from(tensor.data as ArrayLike<number | bigint>, (value) => (integer ? value.toString() : Number(value)));
-}
-
-async function rejection(promise: Promise<unknown>): Promise<RazorError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (RazorError.isInstance(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a RazorError');
 }
 
 describe('readTensorFile', () => {

@@ -18,33 +18,13 @@ import {
   TensorProtoSchema,
   type TensorProto,
 } from './proto/onnx_pb.js';
+import { catchRazorError as razorErrorOf, rejectionOf as razorErrorOfAsync } from '../testing/razor-errors.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixtures = join(here, '__fixtures__');
 const torchModels = join(here, '..', '__fixtures__', 'models');
 const scratch = mkdtempSync(join(tmpdir(), 'razor-onnx-reader-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-
-/** The RazorError `action` throws; fails the test when it throws something else or nothing. */
-function razorErrorOf(action: () => unknown): RazorError {
-  try {
-    action();
-  } catch (error) {
-    if (RazorError.isInstance(error)) return error;
-    throw new Error(`expected a RazorError, got ${String(error)}`);
-  }
-  throw new Error('expected a RazorError, but nothing was thrown');
-}
-
-async function razorErrorOfAsync(action: () => Promise<unknown>): Promise<RazorError> {
-  try {
-    await action();
-  } catch (error) {
-    if (RazorError.isInstance(error)) return error;
-    throw new Error(`expected a RazorError, got ${String(error)}`);
-  }
-  throw new Error('expected a RazorError, but nothing was thrown');
-}
 
 /** Seeded generator (mulberry32) so the random inputs are the same on every run. */
 function seededRandom(seed: number): () => number {

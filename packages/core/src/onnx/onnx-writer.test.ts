@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ErrorCodes, RazorError } from '../errors.js';
+import { ErrorCodes } from '../errors.js';
 import { float32ToFloat16 } from '../ir/dtype.js';
 import { Graph, attr, getAttribute } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
@@ -17,31 +17,12 @@ import {
   TensorProto_DataType as DataType,
   TensorProtoSchema,
 } from './proto/onnx_pb.js';
+import { catchRazorError as razorErrorOf, rejectionOf as razorErrorOfAsync } from '../testing/razor-errors.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixtures = join(here, '__fixtures__');
 const scratch = mkdtempSync(join(tmpdir(), 'razor-onnx-writer-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-
-function razorErrorOf(action: () => unknown): RazorError {
-  try {
-    action();
-  } catch (error) {
-    if (RazorError.isInstance(error)) return error;
-    throw new Error(`expected a RazorError, got ${String(error)}`);
-  }
-  throw new Error('expected a RazorError, but nothing was thrown');
-}
-
-async function razorErrorOfAsync(action: () => Promise<unknown>): Promise<RazorError> {
-  try {
-    await action();
-  } catch (error) {
-    if (RazorError.isInstance(error)) return error;
-    throw new Error(`expected a RazorError, got ${String(error)}`);
-  }
-  throw new Error('expected a RazorError, but nothing was thrown');
-}
 
 /** A small model written with the builder API, not read from a file. */
 function builtGraph(): Graph {

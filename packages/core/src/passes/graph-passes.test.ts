@@ -1,20 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCodes, RazorError } from '../errors.js';
+import { ErrorCodes } from '../errors.js';
 import { Graph } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { eliminateDeadCode } from './dead-code.js';
 import { topologicalSort } from './toposort.js';
 import { validateGraph } from './validate.js';
-
-function caught(run: () => unknown): RazorError {
-  try {
-    run();
-  } catch (error) {
-    if (RazorError.isInstance(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a RazorError');
-}
+import { catchRazorError as caught } from '../testing/razor-errors.js';
 
 function chain(): Graph {
   const graph = new Graph('chain');

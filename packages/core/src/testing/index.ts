@@ -5,3 +5,4 @@ export type { BackendConformanceOptions, ConformanceTestApi, ConformanceExpect, 
 export { defaultModelFixturesDirectory, listModelFixtures, loadModelFixture } from './model-fixtures.js';
 export type { ModelFixture, ModelFixtureValue, LoadedModelFixture } from './model-fixtures.js';
 export { seededValues } from './reference-ops.js';
+export { catchRazorError, rejectionOf } from './razor-errors.js';

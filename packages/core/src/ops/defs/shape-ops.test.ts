@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ErrorCodes, RazorError, fail } from '../../errors.js';
+import { ErrorCodes, fail } from '../../errors.js';
 import type { DType } from '../../ir/dtype.js';
 import { Graph, attr, type AttributeInput, type Dim, type TensorType } from '../../ir/graph.js';
 import { Tensor } from '../../ir/tensor.js';
 import { inferShapes } from '../../passes/infer-shapes.js';
 import { OpRegistry } from '../registry.js';
 import { castTensor, shapeOps, sliceRange } from './shape-ops.js';
+import { catchRazorError as shapeFailure } from '../../testing/razor-errors.js';
 
 const registry = new OpRegistry(shapeOps);
 
@@ -118,16 +119,6 @@ function infer(
   graph.addNode({ opType, inputs: names, outputs, attributes, name: 'the_node' });
   const result = inferShapes(graph, { registry });
   return { types: outputs.map((output) => graph.typeOf(output)), graph, symbolic: result.symbolicValues, constants: result.constants };
-}
-
-function shapeFailure(run: () => unknown): RazorError {
-  try {
-    run();
-  } catch (error) {
-    if (RazorError.isInstance(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a RazorError');
 }
 
 const f32 = (...shape: Dim[]): { dtype: DType; shape: Dim[] } => ({ dtype: 'float32', shape });
