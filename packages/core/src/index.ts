@@ -80,10 +80,9 @@ export { readTensorFile, readNamedTensorFile, writeTensorFile, tensorFileFormat,
 export type { TensorFileFormat, TensorFileContents } from './io/tensor-file.js';
 
 // ONNX serialization.
-export { writeOnnx } from './onnx/onnx-writer.js';
 export { readOnnx, loadOnnx } from './onnx/onnx-reader.js';
 export type { ReadOnnxOptions } from './onnx/onnx-reader.js';
-export { saveOnnx } from './onnx/onnx-writer.js';
+export { writeOnnx, saveOnnx } from './onnx/onnx-writer.js';
 export type { SaveOnnxOptions, ExternalDataOptions } from './onnx/onnx-writer.js';
 
 // Resource estimator and BatchNorm folding.
