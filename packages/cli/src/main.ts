@@ -4,13 +4,14 @@ import type { CliIo } from './cli-io.js';
 import type { Command } from './command.js';
 import { exportCommand } from './commands/export.js';
 import { inspectCommand } from './commands/inspect.js';
+import { optimizeCommand } from './commands/optimize.js';
 import { runCommand } from './commands/run.js';
 import { zooCommand } from './commands/zoo.js';
 import { oneLine } from './one-line.js';
 import { UsageError } from './usage-error.js';
 
 /** Every `razor` subcommand, in the order the help lists them. */
-export const commands: readonly Command[] = [inspectCommand, runCommand, zooCommand, exportCommand];
+export const commands: readonly Command[] = [inspectCommand, runCommand, zooCommand, exportCommand, optimizeCommand];
 
 /** The version of @razor/cli, from its package.json. */
 export function cliVersion(): string {
