@@ -35,7 +35,7 @@ function programHelp(): string {
     '  --debug        print the stack trace of unexpected errors',
     '',
     'Example:',
-    '  razor export resnet20 --out resnet20.onnx && razor inspect resnet20.onnx && razor run resnet20.onnx',
+    '  razor export resnet20 --out resnet20.onnx && razor optimize resnet20.onnx --out resnet20.opt.onnx && razor inspect resnet20.opt.onnx',
     '',
   ].join('\n');
 }
