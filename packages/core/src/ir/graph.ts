@@ -118,6 +118,24 @@ export interface NodeSpec {
   domain?: string;
 }
 
+interface GraphIndex {
+  producers: Map<string, Node>;
+  consumers: Map<string, Node[]>;
+  nodeNames: Set<string>;
+}
+
+function indexNode(index: GraphIndex, node: Node): void {
+  index.nodeNames.add(node.name);
+  for (const output of node.outputs) if (output !== '') index.producers.set(output, node);
+  for (const input of nodeInputs(node)) {
+    if (input === '') continue;
+    const list = index.consumers.get(input);
+    if (list) {
+      if (list[list.length - 1] !== node) list.push(node);
+    } else index.consumers.set(input, [node]);
+  }
+}
+
 /**
  * razor's IR: an ONNX-compatible graph. The top-level graph also carries the model's
  * opset imports and model info; subgraphs (If/Loop/Scan bodies) are Graphs too.
@@ -152,7 +170,7 @@ export class Graph {
   /** Uninterpreted GraphProto fields (sparse initializers, quantization annotations, unknown fields). */
   passthrough?: unknown;
 
-  #index: { producers: Map<string, Node>; consumers: Map<string, Node[]> } | undefined;
+  #index: GraphIndex | undefined;
   #nameCounter = 0;
 
   constructor(name = 'graph') {
@@ -169,22 +187,12 @@ export class Graph {
     this.#index = undefined;
   }
 
-  #buildIndex(): { producers: Map<string, Node>; consumers: Map<string, Node[]> } {
+  #buildIndex(): GraphIndex {
     if (this.#index) return this.#index;
-    const producers = new Map<string, Node>();
-    const consumers = new Map<string, Node[]>();
-    for (const node of this.nodes) {
-      for (const output of node.outputs) if (output !== '') producers.set(output, node);
-      for (const input of nodeInputs(node)) {
-        if (input === '') continue;
-        const list = consumers.get(input);
-        if (list) {
-          if (list[list.length - 1] !== node) list.push(node);
-        } else consumers.set(input, [node]);
-      }
-    }
-    this.#index = { producers, consumers };
-    return this.#index;
+    const index: GraphIndex = { producers: new Map(), consumers: new Map(), nodeNames: new Set() };
+    for (const node of this.nodes) indexNode(index, node);
+    this.#index = index;
+    return index;
   }
 
   /** The node producing `value`, or undefined for graph inputs, initializers and unknown names. */
@@ -257,7 +265,7 @@ export class Graph {
       this.outputs.some((output) => output.name === name) ||
       this.producer(name) !== undefined ||
       this.consumers(name).length > 0 ||
-      this.nodes.some((node) => node.name === name);
+      this.#buildIndex().nodeNames.has(name);
     if (!taken(base)) return base;
     for (;;) {
       const candidate = `${base}_${++this.#nameCounter}`;
@@ -289,9 +297,15 @@ export class Graph {
       if (value !== undefined) attributes.set(key, toAttribute(value));
     }
     const node: Node = { name, opType: spec.opType, domain: spec.domain ?? '', inputs: [...spec.inputs], outputs, attributes };
-    if (index === undefined) this.nodes.push(node);
-    else this.nodes.splice(index, 0, node);
-    this.invalidate();
+    if (index === undefined || index >= this.nodes.length) {
+      this.nodes.push(node);
+      // Appending keeps the index valid (consumers stay in graph order): update it in place,
+      // so building a graph node by node stays linear.
+      if (this.#index) indexNode(this.#index, node);
+    } else {
+      this.nodes.splice(index, 0, node);
+      this.invalidate();
+    }
     return node;
   }
 
