@@ -1,3 +1,4 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from './usage-error.js';
 
 /** `--help`/`-h`, which every command accepts. */
@@ -40,4 +41,17 @@ export function singlePositional(positionals: readonly string[], what: string, c
   if (positionals.length === 0) throw new UsageError(`missing ${what}`, command);
   if (positionals.length > 1) throw new UsageError(`expected one ${what}, got ${positionals.length}: ${positionals.join(' ')}`, command);
   return positionals[0]!;
+}
+
+type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
+type ParsedCommand<T extends OptionsConfig> = ReturnType<typeof parseArgs<{ args: string[]; options: T & typeof helpOption; allowPositionals: true; strict: true }>>;
+
+/**
+ * Parses a command's arguments strictly, with positionals allowed and `--help`/`-h` added;
+ * parse errors become UsageErrors naming the command.
+ */
+export function parseCommandArguments<T extends OptionsConfig>(command: string, argv: readonly string[], options: T): ParsedCommand<T> {
+  return withUsageErrors(command, () =>
+    parseArgs({ args: [...argv], options: { ...options, ...helpOption }, allowPositionals: true, strict: true }),
+  );
 }

@@ -6,25 +6,15 @@ import { fileURLToPath } from 'node:url';
 import { readNamedTensorFile, readTensorFile } from '@razor/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tensorChecksum } from './checksum.js';
-import { reportError, runCli } from './main.js';
+import { reportError } from './main.js';
 import { RazorError } from '@razor/core';
+import { razor } from './__fixtures__/run-razor.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../../..');
 const models = join(root, 'packages/core/src/__fixtures__/models');
 const scratch = mkdtempSync(join(tmpdir(), 'razor-cli-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-
-/** Runs the program in-process with captured streams. */
-async function razor(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(argv, {
-    stdout: { write: (text: string) => (stdout += text) },
-    stderr: { write: (text: string) => (stderr += text) },
-  });
-  return { code, stdout, stderr };
-}
 
 /** Runs bin.ts as a user would, through tsx with the source condition. */
 function spawnRazor(...argv: string[]): { code: number | null; stdout: string; stderr: string } {

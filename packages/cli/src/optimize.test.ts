@@ -6,22 +6,12 @@ import { ErrorCodes, Tensor, loadOnnx, readTensorFile } from '@razor/core';
 import { catchRazorError } from '@razor/core/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compareOutput } from './commands/optimize.js';
-import { runCli } from './main.js';
+import { razor } from './__fixtures__/run-razor.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const models = join(resolve(here, '../../..'), 'packages/core/src/__fixtures__/models');
 const scratch = mkdtempSync(join(tmpdir(), 'razor-optimize-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-
-async function razor(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(argv, {
-    stdout: { write: (text: string) => (stdout += text) },
-    stderr: { write: (text: string) => (stderr += text) },
-  });
-  return { code, stdout, stderr };
-}
 
 function expectOneLineError(stderr: string, pattern: RegExp): void {
   const lines = stderr.trimEnd().split('\n');

@@ -1,8 +1,7 @@
-import { parseArgs } from 'node:util';
 import { stat } from 'node:fs/promises';
 import { saveOnnx } from '@razor/core';
 import { createModel, listModels, toGraph, type CreateModelOptions } from '@razor/ops';
-import { helpOption, parseInteger, parsePositiveNumber, singlePositional, withUsageErrors } from '../arguments.js';
+import { parseInteger, parsePositiveNumber, singlePositional, parseCommandArguments } from '../arguments.js';
 import type { CliIo } from '../cli-io.js';
 import type { Command } from '../command.js';
 import { formatBytes, formatCount, formatShape } from '../format-units.js';
@@ -31,24 +30,16 @@ Examples:
 `;
 
 async function run(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = withUsageErrors('export', () =>
-    parseArgs({
-      args: [...argv],
-      options: {
-        out: { type: 'string', short: 'o' },
-        'input-size': { type: 'string' },
-        'input-channels': { type: 'string' },
-        'num-classes': { type: 'string' },
-        width: { type: 'string' },
-        batch: { type: 'string' },
-        seed: { type: 'string' },
-        opset: { type: 'string' },
-        ...helpOption,
-      },
-      allowPositionals: true,
-      strict: true,
-    }),
-  );
+  const { values, positionals } = parseCommandArguments('export', argv, {
+    out: { type: 'string', short: 'o' },
+    'input-size': { type: 'string' },
+    'input-channels': { type: 'string' },
+    'num-classes': { type: 'string' },
+    width: { type: 'string' },
+    batch: { type: 'string' },
+    seed: { type: 'string' },
+    opset: { type: 'string' },
+  });
   if (values.help) {
     io.stdout.write(help);
     return 0;

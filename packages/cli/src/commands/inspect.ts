@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import {
   RazorError,
   errorMessage,
@@ -13,7 +12,7 @@ import {
   type TensorData,
   type ValueInfo,
 } from '@razor/core';
-import { helpOption, parseInteger, singlePositional, withUsageErrors } from '../arguments.js';
+import { parseInteger, singlePositional, parseCommandArguments } from '../arguments.js';
 import { DEFAULT_BACKEND, cliBackend } from '../backend-session.js';
 import type { CliIo } from '../cli-io.js';
 import type { Command } from '../command.js';
@@ -104,22 +103,14 @@ function opsetText(graph: Graph): string {
 }
 
 async function run(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = withUsageErrors('inspect', () =>
-    parseArgs({
-      args: [...argv],
-      options: {
-        json: { type: 'boolean' },
-        layers: { type: 'string' },
-        'no-latency': { type: 'boolean' },
-        backend: { type: 'string' },
-        threads: { type: 'string' },
-        runs: { type: 'string' },
-        ...helpOption,
-      },
-      allowPositionals: true,
-      strict: true,
-    }),
-  );
+  const { values, positionals } = parseCommandArguments('inspect', argv, {
+    json: { type: 'boolean' },
+    layers: { type: 'string' },
+    'no-latency': { type: 'boolean' },
+    backend: { type: 'string' },
+    threads: { type: 'string' },
+    runs: { type: 'string' },
+  });
   if (values.help) {
     io.stdout.write(help);
     return 0;

@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { stat } from 'node:fs/promises';
 import {
   ErrorCodes,
@@ -22,7 +21,7 @@ import {
   type TopologicalSortSummary,
   type ValueInfo,
 } from '@razor/core';
-import { helpOption, parseInteger, singlePositional, withUsageErrors } from '../arguments.js';
+import { parseInteger, singlePositional, parseCommandArguments } from '../arguments.js';
 import { DEFAULT_BACKEND, cliBackend, openBackendSession } from '../backend-session.js';
 import type { CliIo } from '../cli-io.js';
 import type { Command } from '../command.js';
@@ -253,23 +252,15 @@ function figures(graph: Graph, bytes: number, latencyMs: number | null): ModelFi
 }
 
 async function run(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = withUsageErrors('optimize', () =>
-    parseArgs({
-      args: [...argv],
-      options: {
-        out: { type: 'string', short: 'o' },
-        'no-fold-batchnorm': { type: 'boolean' },
-        'no-fold-constants': { type: 'boolean' },
-        'no-check': { type: 'boolean' },
-        threads: { type: 'string' },
-        runs: { type: 'string' },
-        json: { type: 'boolean' },
-        ...helpOption,
-      },
-      allowPositionals: true,
-      strict: true,
-    }),
-  );
+  const { values, positionals } = parseCommandArguments('optimize', argv, {
+    out: { type: 'string', short: 'o' },
+    'no-fold-batchnorm': { type: 'boolean' },
+    'no-fold-constants': { type: 'boolean' },
+    'no-check': { type: 'boolean' },
+    threads: { type: 'string' },
+    runs: { type: 'string' },
+    json: { type: 'boolean' },
+  });
   if (values.help) {
     io.stdout.write(help);
     return 0;

@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -11,7 +10,7 @@ import {
   type Tensor,
   type ValueInfo,
 } from '@razor/core';
-import { helpOption, parseInteger, singlePositional, withUsageErrors } from '../arguments.js';
+import { parseInteger, singlePositional, parseCommandArguments } from '../arguments.js';
 import { openBackendSession } from '../backend-session.js';
 import { tensorChecksum, type TensorChecksum } from '../checksum.js';
 import type { CliIo } from '../cli-io.js';
@@ -106,23 +105,15 @@ interface OutputReport extends TensorChecksum {
 }
 
 async function run(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = withUsageErrors('run', () =>
-    parseArgs({
-      args: [...argv],
-      options: {
-        input: { type: 'string', short: 'i', multiple: true },
-        backend: { type: 'string' },
-        threads: { type: 'string' },
-        seed: { type: 'string' },
-        'output-dir': { type: 'string' },
-        format: { type: 'string' },
-        json: { type: 'boolean' },
-        ...helpOption,
-      },
-      allowPositionals: true,
-      strict: true,
-    }),
-  );
+  const { values, positionals } = parseCommandArguments('run', argv, {
+    input: { type: 'string', short: 'i', multiple: true },
+    backend: { type: 'string' },
+    threads: { type: 'string' },
+    seed: { type: 'string' },
+    'output-dir': { type: 'string' },
+    format: { type: 'string' },
+    json: { type: 'boolean' },
+  });
   if (values.help) {
     io.stdout.write(help);
     return 0;

@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import { describeModel, listModels } from '@razor/ops';
-import { helpOption, withUsageErrors } from '../arguments.js';
+import { parseCommandArguments } from '../arguments.js';
 import type { CliIo } from '../cli-io.js';
 import type { Command } from '../command.js';
 import { renderTable } from '../table.js';
@@ -20,9 +19,7 @@ Example:
 `;
 
 async function run(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = withUsageErrors('zoo', () =>
-    parseArgs({ args: [...argv], options: { json: { type: 'boolean' }, ...helpOption }, allowPositionals: true, strict: true }),
-  );
+  const { values, positionals } = parseCommandArguments('zoo', argv, { json: { type: 'boolean' } });
   if (values.help) {
     io.stdout.write(help);
     return 0;
