@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { ErrorCodes, Tensor, loadOnnx, readTensorFile } from '@razor/core';
 import { catchRazorError } from '@razor/core/testing';
 import { afterAll, describe, expect, it } from 'vitest';
-import { compareOutput } from './commands/optimize.js';
+import { compareOutput, type ModelFigures as Figures } from './commands/optimize.js';
 import { razor } from './__fixtures__/run-razor.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -18,15 +18,6 @@ function expectOneLineError(stderr: string, pattern: RegExp): void {
   expect(lines, stderr).toHaveLength(1);
   expect(lines[0]).toMatch(/^razor: /);
   expect(lines[0]).toMatch(pattern);
-}
-
-interface Figures {
-  nodes: number;
-  batchNormalizationNodes: number;
-  params: number;
-  macs: number;
-  bytes: number;
-  latencyMs: number | null;
 }
 
 interface OptimizeJson {

@@ -62,7 +62,7 @@ Examples:
 `;
 
 /** Figures of one model, before or after. */
-interface ModelFigures {
+export interface ModelFigures {
   nodes: number;
   batchNormalizationNodes: number;
   params: number;
