@@ -78,7 +78,7 @@ const onnxNames: Record<number, string> = {
 export const ALL_DTYPES: readonly DType[] = Object.keys(info) as DType[];
 
 export function isDType(value: unknown): value is DType {
-  return typeof value === 'string' && value in info;
+  return typeof value === 'string' && Object.hasOwn(info, value);
 }
 
 /** The ONNX TensorProto.DataType number of a dtype. */

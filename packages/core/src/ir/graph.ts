@@ -86,7 +86,8 @@ export function toAttribute(input: AttributeInput): AttributeValue {
   if (typeof input === 'number') return Number.isInteger(input) ? { type: 'int', value: input } : { type: 'float', value: input };
   if (typeof input === 'string') return { type: 'string', value: input };
   if (Array.isArray(input)) {
-    if (input.every((item) => typeof item === 'string')) return { type: 'strings', value: [...(input as string[])] };
+    // An empty list is taken as ints, the common case (axes, pads, perm).
+    if (input.length > 0 && input.every((item) => typeof item === 'string')) return { type: 'strings', value: [...(input as string[])] };
     const numbers = input as number[];
     return numbers.every((item) => Number.isInteger(item)) ? { type: 'ints', value: [...numbers] } : { type: 'floats', value: [...numbers] };
   }
@@ -258,7 +259,13 @@ export class Graph {
 
   /** A value or node name starting with `base` that is not used anywhere in the graph. */
   uniqueName(base: string): string {
+    return this.#uniqueName(base, new Set());
+  }
+
+  /** `uniqueName` that also avoids `pending`, names chosen for a node not yet added. */
+  #uniqueName(base: string, pending: ReadonlySet<string>): string {
     const taken = (name: string): boolean =>
+      pending.has(name) ||
       this.initializers.has(name) ||
       this.valueInfo.has(name) ||
       this.inputs.some((input) => input.name === name) ||
@@ -286,12 +293,16 @@ export class Graph {
    */
   addNode(spec: NodeSpec, index?: number): Node {
     const name = spec.name ?? this.uniqueName(spec.opType.toLowerCase());
-    const outputs =
-      typeof spec.outputs === 'number' || spec.outputs === undefined
-        ? Array.from({ length: typeof spec.outputs === 'number' ? spec.outputs : 1 }, (_, position) =>
-            this.uniqueName(position === 0 ? `${name}_output` : `${name}_output_${position}`),
-          )
-        : [...spec.outputs];
+    let outputs: string[];
+    if (typeof spec.outputs === 'number' || spec.outputs === undefined) {
+      // Each generated name must also avoid the ones generated before it for this node.
+      const generated = new Set<string>();
+      const count = typeof spec.outputs === 'number' ? spec.outputs : 1;
+      for (let position = 0; position < count; position++) {
+        generated.add(this.#uniqueName(position === 0 ? `${name}_output` : `${name}_output_${position}`, generated));
+      }
+      outputs = [...generated];
+    } else outputs = [...spec.outputs];
     const attributes = new Map<string, AttributeValue>();
     for (const [key, value] of Object.entries(spec.attributes ?? {})) {
       if (value !== undefined) attributes.set(key, toAttribute(value));
@@ -379,8 +390,10 @@ function cloneAttribute(value: AttributeValue, options: { copyTensors?: boolean 
       return { type: value.type, value: [...value.value] };
     case 'strings':
       return { type: 'strings', value: [...value.value] };
+    case 'tensor':
+      return { type: 'tensor', value: options.copyTensors ? value.value.clone() : value.value };
     case 'tensors':
-      return { type: 'tensors', value: [...value.value] };
+      return { type: 'tensors', value: value.value.map((tensor) => (options.copyTensors ? tensor.clone() : tensor)) };
     default:
       return { ...value };
   }
