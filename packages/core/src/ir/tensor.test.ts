@@ -206,3 +206,11 @@ describe('byteLength', () => {
     expect(Tensor.from('string', [3], ['ab', 'é', '😀']).byteLength).toBe(2 + 2 + 4);
   });
 });
+
+describe('Tensor.from with values an integer tensor cannot hold', () => {
+  it.each([Number.NaN, Number.POSITIVE_INFINITY])('rejects %s for int64 with a RazorError', (value) => {
+    const error = caught(() => Tensor.from('int64', [2], [1, value]));
+    expect(error.code).toBe(ErrorCodes.INVALID_ARGUMENT);
+    expect(error.message).toMatch(/element 1 is (NaN|Infinity), which a int64 tensor cannot hold/);
+  });
+});

@@ -116,7 +116,12 @@ export class Tensor<D extends DType = DType> {
     for (let index = 0; index < values.length; index++) {
       const value = values[index]!;
       if (Array.isArray(data)) data[index] = String(value);
-      else if (isBigIntDType(dtype)) (data as BigInt64Array)[index] = BigInt(typeof value === 'number' ? Math.trunc(value) : (value as bigint));
+      else if (isBigIntDType(dtype)) {
+        if (typeof value === 'number' && !Number.isFinite(value)) {
+          fail(ErrorCodes.INVALID_ARGUMENT, `element ${index} is ${value}, which a ${dtype} tensor cannot hold`);
+        }
+        (data as BigInt64Array)[index] = BigInt(typeof value === 'number' ? Math.trunc(value) : (value as bigint));
+      }
       // ONNX bool bytes are 0 or 1; any non-zero value is true.
       else if (dtype === 'bool') (data as Uint8Array)[index] = Number(value) !== 0 ? 1 : 0;
       else if (dtype === 'float16') (data as Uint16Array)[index] = float32ToFloat16(Number(value));
