@@ -37,6 +37,8 @@ export const ErrorCodes = {
   WRITE_FAILED: 'RAZOR_WRITE_FAILED',
   /** A transformed model's outputs differ from the original's by more than the tolerance. */
   CHECK_FAILED: 'RAZOR_CHECK_FAILED',
+  /** A dataset file (MNIST idx, Fashion-MNIST JSON) is malformed: wrong magic number, size or syntax. */
+  INVALID_DATASET: 'RAZOR_INVALID_DATASET',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -94,3 +94,37 @@ export { randomInputs, resolveInputShapes, feedInputs, createRandom } from './es
 export type { RandomInputsOptions } from './estimator/random-inputs.js';
 export { foldBatchNorm } from './passes/fold-batchnorm.js';
 export { broadcastShapes, checkUnidirectionalBroadcast } from './ops/defs/broadcast.js';
+
+// Datasets, DataLoader and transforms.
+export { InMemoryDataset, SubsetDataset, subsetDataset, sliceDataset, labelCounts } from './data/dataset.js';
+export type { Dataset, Sample, InMemoryDatasetOptions } from './data/dataset.js';
+export { loadMnist, mnistDataDirectory, MNIST_CLASS_NAMES } from './data/mnist.js';
+export type { LoadMnistOptions, MnistSplit } from './data/mnist.js';
+export {
+  loadFashionMnist,
+  fashionMnistDataDirectory,
+  FashionMnistDataset,
+  FASHION_MNIST_CLASS_NAMES,
+  FASHION_MNIST_SPLIT_SEED,
+  FASHION_MNIST_TRAIN_PER_CLASS,
+} from './data/fashion-mnist.js';
+export type { LoadFashionMnistOptions, SkippedRow } from './data/fashion-mnist.js';
+export { DataLoader } from './data/data-loader.js';
+export type { DataLoaderOptions, Batch } from './data/data-loader.js';
+// Image transforms as one namespace (transforms.normalize, transforms.randomCrop, ...): their names are generic.
+export * as transforms from './data/transforms.js';
+export type { Transform, RandomSource, PadOptions, RandomCropOptions, ResizeMode } from './data/transforms.js';
+// Training: learning-rate schedules.
+export { constantSchedule, stepSchedule, multiStepSchedule, cosineSchedule, linearWarmup, oneCycleSchedule } from './train/schedules.js';
+export type { LearningRateSchedule } from './train/schedules.js';
+
+// Training: losses as graph builders.
+export {
+  crossEntropyLoss,
+  mseLoss,
+  l1Loss,
+  klDivergenceLoss,
+  binaryCrossEntropyWithLogitsLoss,
+  binaryCrossEntropyLoss,
+} from './train/losses.js';
+export type { Reduction, LossOptions, CrossEntropyOptions, KlDivergenceOptions } from './train/losses.js';
