@@ -117,7 +117,6 @@ export type { Transform, RandomSource, PadOptions, RandomCropOptions, ResizeMode
 // Training: learning-rate schedules.
 export { constantSchedule, stepSchedule, multiStepSchedule, cosineSchedule, linearWarmup, oneCycleSchedule } from './train/schedules.js';
 export type { LearningRateSchedule } from './train/schedules.js';
-
 // Training: losses as graph builders.
 export {
   crossEntropyLoss,
@@ -128,3 +127,6 @@ export {
   binaryCrossEntropyLoss,
 } from './train/losses.js';
 export type { Reduction, LossOptions, CrossEntropyOptions, KlDivergenceOptions } from './train/losses.js';
+// Training: optimizers as graph builders.
+export { sgd, adam, adamw } from './train/optimizers.js';
+export type { Optimizer, UpdateInputs, UpdateOutputs, SgdOptions, AdamOptions } from './train/optimizers.js';
