@@ -117,6 +117,14 @@ export type { Transform, RandomSource, PadOptions, RandomCropOptions, ResizeMode
 // Training: learning-rate schedules.
 export { constantSchedule, stepSchedule, multiStepSchedule, cosineSchedule, linearWarmup, oneCycleSchedule } from './train/schedules.js';
 export type { LearningRateSchedule } from './train/schedules.js';
+// Autodiff: reverse-mode gradients as standard ONNX nodes.
+export { buildGradients } from './autodiff/gradients.js';
+export type { BuildGradientsOptions, GradientGraph } from './autodiff/gradients.js';
+export { checkGradients } from './autodiff/gradient-check.js';
+export type { GradientCheckOptions, GradientCheckValue, GradientCheckResult } from './autodiff/gradient-check.js';
+export { gradientRules, withGradientRules } from './autodiff/rules/index.js';
+export type { GradientRule } from './autodiff/rules/gradient-rule.js';
+export type { GradientContext } from './ops/registry.js';
 // Training: losses as graph builders.
 export {
   crossEntropyLoss,

@@ -1,5 +1,5 @@
 import { ErrorCodes, fail } from '../errors.js';
-import type { Dim, Node, TensorType } from '../ir/graph.js';
+import type { Dim, Node, NodeSpec, TensorType } from '../ir/graph.js';
 import type { Tensor } from '../ir/tensor.js';
 
 /**
@@ -58,6 +58,38 @@ export interface EvaluateContext {
 }
 
 /**
+ * What a gradient rule sees of one forward node while `buildGradients` walks the graph
+ * backwards. Types are the forward types after shape inference. The rule emits ONNX nodes
+ * through `emit` (appended to the gradient graph, uniquely named after the forward node)
+ * and returns one gradient value name per input.
+ */
+export interface GradientContext {
+  readonly node: Node;
+  /** The opset version of the node's domain in the model; emitted nodes use the same opsets. */
+  readonly opset: number;
+  /** The forward node's input value names ('' for omitted optional inputs). */
+  readonly inputs: readonly string[];
+  /** The forward node's output value names. */
+  readonly outputs: readonly string[];
+  /** The type of input `index`, undefined when omitted or unknown. */
+  inputType(index: number): TensorType | undefined;
+  /** The type of output `index`, undefined when unknown. */
+  outputType(index: number): TensorType | undefined;
+  /** The value of input `index` when it is a known constant (initializer, Constant, folded). */
+  constant(index: number): Tensor | undefined;
+  /** The name of the gradient flowing into output `index`; undefined when none flows. */
+  outputGradient(index: number): string | undefined;
+  /** True when input `index` leads to a value a gradient is wanted for; skip the others. */
+  needsGradient(index: number): boolean;
+  /** Appends a node to the gradient graph; names left out are made unique (`Graph.addNode`). */
+  emit(spec: NodeSpec): Node;
+  /** Adds a constant tensor (an initializer) and returns its unique name. */
+  addConstant(tensor: Tensor, name?: string): string;
+  /** Throws RAZOR_UNSUPPORTED_OP naming this node, saying why no gradient can be built. */
+  fail(message: string): never;
+}
+
+/**
  * One operator (or one family of operators sharing rules). Rules are written for the
  * opset range PyTorch and tf2onnx emit (11 to 18 at least) and read `ctx.opset` where
  * an attribute became an input.
@@ -81,6 +113,15 @@ export interface OpDefinition {
   evaluate?(ctx: EvaluateContext): Tensor[];
   /** Input positions that are parameters (weights) rather than activations, for estimators and techniques. */
   parameterInputs?: readonly number[];
+  /**
+   * The reverse-mode gradient rule: emits standard ONNX nodes computing the gradient of
+   * each input from the gradients of the outputs, and returns one value name per input
+   * (undefined for inputs that take no gradient: shapes, indices, axes, or inputs for which
+   * `ctx.needsGradient` is false). Each returned gradient has its input's exact shape
+   * (broadcasting reduced back). Omitted: the op is not differentiable and `buildGradients`
+   * fails with RAZOR_UNSUPPORTED_OP when a gradient has to flow through it.
+   */
+  gradient?(ctx: GradientContext): (string | undefined)[];
 }
 
 function normalizeDomain(domain: string | undefined): string {
