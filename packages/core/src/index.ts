@@ -138,3 +138,9 @@ export type { Reduction, LossOptions, CrossEntropyOptions, KlDivergenceOptions }
 // Training: optimizers as graph builders.
 export { sgd, adam, adamw } from './train/optimizers.js';
 export type { Optimizer, UpdateInputs, UpdateOutputs, SgdOptions, AdamOptions } from './train/optimizers.js';
+// Training: training-step graphs (forward, loss, backward and update in one run).
+export { buildTrainStep } from './train/train-step.js';
+export type { TrainStep, TrainStepOptions, ParameterGroup, ParameterSelector, CarriedValue } from './train/train-step.js';
+export type { OptimizerOverrides } from './train/optimizers.js';
+export { parameterInitializers, parameterSource } from './ops/parameters.js';
+export type { ParameterSource } from './ops/parameters.js';

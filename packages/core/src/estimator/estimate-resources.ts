@@ -1,7 +1,8 @@
 import { dtypeSize, isFloatDType } from '../ir/dtype.js';
-import { describeNode, getTensorAttribute, type Graph, type Node, type Shape, type TensorType } from '../ir/graph.js';
+import { describeNode, type Graph, type Node, type Shape, type TensorType } from '../ir/graph.js';
 import { staticSize } from '../ops/defs/rule-helpers.js';
 import { defaultRegistry } from '../ops/builtin.js';
+import { parameterSource } from '../ops/parameters.js';
 import type { CostContext, OpRegistry } from '../ops/registry.js';
 import { inferShapes, type UnknownOp } from '../passes/infer-shapes.js';
 import { topologicalOrder } from '../passes/toposort.js';
@@ -60,31 +61,6 @@ export interface ResourceEstimate {
   unknownCostNodes: string[];
   /** Ops without a definition: their MACs count as 0 and their outputs stay unknown. */
   unknownOps: UnknownOp[];
-}
-
-/** Ops a weight passes through on its way to a parameter input (QDQ models, exporters' Identity). */
-const weightCarriers = new Set(['Identity', 'DequantizeLinear', 'Cast', 'QuantizeLinear', 'Transpose', 'Reshape', 'Unsqueeze']);
-
-/**
- * The tensor a parameter input comes from: an initializer, a Constant node's value, or
- * one of those behind Identity/DequantizeLinear/Cast/... (weight in a QDQ model).
- */
-function parameterSource(graph: Graph, value: string, depth = 0): { name: string; size: number; dtype: TensorType['dtype'] } | undefined {
-  const initializer = graph.initializers.get(value);
-  if (initializer) return graph.isInput(value) ? undefined : { name: value, size: initializer.size, dtype: initializer.dtype };
-  const producer = graph.producer(value);
-  if (!producer || depth > 4) return undefined;
-  if (producer.opType === 'Constant') {
-    const tensor = getTensorAttribute(producer, 'value');
-    return tensor ? { name: value, size: tensor.size, dtype: tensor.dtype } : undefined;
-  }
-  if (weightCarriers.has(producer.opType) && producer.inputs[0]) {
-    const source = parameterSource(graph, producer.inputs[0], depth + 1);
-    // A quantized weight counts as a parameter whatever its integer type.
-    if (source && producer.opType === 'DequantizeLinear') return { ...source, dtype: 'float32' };
-    return source;
-  }
-  return undefined;
 }
 
 function typeBytes(type: TensorType | undefined): number | undefined {

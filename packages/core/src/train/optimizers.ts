@@ -34,6 +34,18 @@ export interface Optimizer {
   initialState(parameter: Tensor): Record<string, Tensor>;
   /** Appends the update of one parameter; `prefix` names its nodes. */
   emitUpdate(graph: Graph, inputs: UpdateInputs, prefix: string): UpdateOutputs;
+  /**
+   * The same optimizer with some options replaced, as a PyTorch parameter group overrides
+   * its optimizer's defaults (`buildTrainStep`'s `groups`). Optional: an optimizer without
+   * it takes groups only as explicit instances.
+   */
+  withOptions?(overrides: OptimizerOverrides): Optimizer;
+}
+
+/** Options every optimizer has that a parameter group may override. */
+export interface OptimizerOverrides {
+  /** The weight decay of the group's parameters (0 to exempt biases and normalization scales). */
+  weightDecay?: number;
 }
 
 /** Emits nodes under one prefix with unique names. */
@@ -61,6 +73,11 @@ class UpdateBuilder {
   withWeightDecay(gradient: string, parameter: string, weightDecay: number): string {
     return weightDecay === 0 ? gradient : this.node('Add', [gradient, this.scale(parameter, weightDecay, 'weight_decay')]);
   }
+}
+
+/** The overrides that are set (an explicit `undefined` keeps the default). */
+function definedOverrides(overrides: OptimizerOverrides): OptimizerOverrides {
+  return Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined));
 }
 
 function zerosLike(parameter: Tensor): Tensor {
@@ -92,6 +109,7 @@ export function sgd(options: SgdOptions = {}): Optimizer {
   if (nesterov && (momentum === 0 || dampening !== 0)) fail(ErrorCodes.INVALID_ARGUMENT, 'Nesterov momentum needs a momentum above 0 and zero dampening');
   return {
     name: 'sgd',
+    withOptions: (overrides) => sgd({ ...options, ...definedOverrides(overrides) }),
     initialState: (parameter): Record<string, Tensor> => (momentum === 0 ? {} : { momentum: zerosLike(parameter) }),
     emitUpdate(graph, inputs, prefix) {
       const builder = new UpdateBuilder(graph, prefix);
@@ -134,6 +152,7 @@ function adamFamily(name: 'adam' | 'adamw', options: AdamOptions): Optimizer {
   requireInRange(weightDecay, 'weightDecay', 0, Number.POSITIVE_INFINITY);
   return {
     name,
+    withOptions: (overrides) => adamFamily(name, { ...options, ...definedOverrides(overrides) }),
     initialState: (parameter) => ({ exp_avg: zerosLike(parameter), exp_avg_sq: zerosLike(parameter) }),
     emitUpdate(graph, inputs, prefix) {
       const builder = new UpdateBuilder(graph, prefix);
