@@ -8,7 +8,7 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cpus } from 'node:os';
-import { inferShapes, loadOnnx, randomInputs, saveOnnx } from '../../packages/core/src/index.ts';
+import { Tensor, buildTrainStep, crossEntropyLoss, inferShapes, loadOnnx, randomInputs, saveOnnx, sgd } from '../../packages/core/src/index.ts';
 import { createModel, toGraph } from '../../packages/ops/src/index.ts';
 import { createOnnxruntimeBackend } from '../../packages/backend-onnxruntime/src/index.ts';
 
@@ -172,6 +172,101 @@ async function inferenceBenchmark(): Promise<string> {
   ].join('\n');
 }
 
+interface TrainCase {
+  model: string;
+  channels: number;
+  classes: number;
+  size: number;
+  batch: number;
+  width?: number;
+}
+
+const trainCases: TrainCase[] = [
+  { model: 'resnet20', channels: 1, classes: 10, size: 28, batch: 128 },
+  { model: 'mobilenet_v2', channels: 3, classes: 10, size: 32, batch: 64, width: 0.5 },
+];
+
+/** Training-step throughput: razor's training-step graph on onnxruntime against PyTorch eager. */
+async function trainBenchmark(): Promise<string> {
+  const seconds = Number(values.seconds);
+  const backend = createOnnxruntimeBackend();
+  const razor: number[] = [];
+  for (const testCase of trainCases) {
+    const model = createModel(testCase.model, {
+      numClasses: testCase.classes,
+      inputChannels: testCase.channels,
+      inputSize: testCase.size,
+      ...(testCase.width === undefined ? {} : { widthMultiplier: testCase.width, dropout: 0 }),
+      seed: 0,
+    });
+    const graph = toGraph(model, { batch: testCase.batch, training: true });
+    const buildStart = performance.now();
+    const train = buildTrainStep(graph, {
+      loss: (g) => {
+        g.inputs.push({ name: 'labels', type: { dtype: 'int64', shape: [testCase.batch] } });
+        return crossEntropyLoss(g, 'output', 'labels', { numClasses: testCase.classes });
+      },
+      optimizer: sgd({ momentum: 0.9, weightDecay: 5e-4 }),
+    });
+    const buildMs = performance.now() - buildStart;
+    const session = await backend.createSession(train.step, { threads, interOpThreads: 1 });
+    const carried: Record<string, Tensor> = { ...train.initialParameters };
+    for (const entry of train.state) carried[entry.name] = entry.initial;
+    const data = randomInputs(graph, { seed: 0 });
+    const labels = Tensor.from('int64', [testCase.batch], Array.from({ length: testCase.batch }, (_, index) => index % testCase.classes));
+    let stepNumber = 0;
+    const runStep = async (): Promise<void> => {
+      stepNumber++;
+      const outputs = await session.run({
+        ...carried,
+        ...data,
+        labels,
+        learning_rate: Tensor.from('float32', [], [0.01]),
+        step: Tensor.from('float32', [], [stepNumber]),
+      });
+      for (const name of Object.keys(carried)) carried[name] = outputs[train.nextName(name)]!;
+    };
+    for (let warm = 0; warm < 2; warm++) await runStep();
+    const times: number[] = [];
+    const deadline = performance.now() + seconds * 1000;
+    while (times.length < 5 || (performance.now() < deadline && times.length < 200)) {
+      const start = performance.now();
+      await runStep();
+      times.push(performance.now() - start);
+    }
+    await session.release();
+    times.sort((a, b) => a - b);
+    razor.push(times[Math.floor(times.length / 2)]!);
+    console.error(`${testCase.model}: training graph built in ${buildMs.toFixed(0)} ms (${train.step.nodes.length} nodes)`);
+  }
+  const python = '/usr/bin/python3';
+  let torch: (number | undefined)[] = trainCases.map(() => undefined);
+  let torchVersion = 'not available';
+  if (existsSync(python) && spawnSync(python, ['-c', 'import torch, torchvision']).status === 0) {
+    const result = spawnSync(python, [join(here, 'torch_train.py'), String(threads), JSON.stringify(trainCases.map((c) => ({ ...c, warmup: 2, runs: 5, seconds })))], {
+      encoding: 'utf8',
+      cwd: here,
+    });
+    const lines = result.stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { medianMs: number; torch: string });
+    torch = lines.map((line) => line.medianMs);
+    torchVersion = lines[0]?.torch ?? torchVersion;
+  }
+  const rows = trainCases.map((testCase, index) => {
+    const razorMs = razor[index]!;
+    const torchMs = torch[index];
+    const ratio = torchMs === undefined ? 'n/a' : `${(torchMs / razorMs).toFixed(2)}×`;
+    const name = testCase.width === undefined ? testCase.model : `${testCase.model} (width ${testCase.width})`;
+    return `| ${name} | ${testCase.batch}×${testCase.channels}×${testCase.size}×${testCase.size} | ${razorMs.toFixed(1)} ms | ${((testCase.batch * 1000) / razorMs).toFixed(0)} | ${torchMs === undefined ? 'n/a' : `${torchMs.toFixed(1)} ms`} | ${ratio} |`;
+  });
+  return [
+    `Training step (forward, cross-entropy, backward, SGD momentum 0.9 + weight decay 5e-4, BatchNorm in training mode), median per step, ${threads} threads on both sides. PyTorch ${torchVersion} eager. Ratio = PyTorch time / onnxruntime time.`,
+    '',
+    '| model | batch | razor on onnxruntime | images/s | PyTorch CPU | ratio |',
+    '|---|---|---|---|---|---|',
+    ...rows,
+  ].join('\n');
+}
+
 async function main(): Promise<void> {
   if (values.phase) {
     if (values.phase !== 'noop') await ioPhase(values.phase, values.file!);
@@ -182,6 +277,7 @@ async function main(): Promise<void> {
   const sections = [`Machine: ${cpu}, ${cpus().length} cores, Node ${process.version}.`];
   if (values.suite === 'all' || values.suite === 'io') sections.push(await ioBenchmark());
   if (values.suite === 'all' || values.suite === 'inference') sections.push(await inferenceBenchmark());
+  if (values.suite === 'all' || values.suite === 'train') sections.push(await trainBenchmark());
   console.log(sections.join('\n\n'));
 }
 
