@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Graph, Tensor, attr, checkGradients, type AttributeInput, type GradientCheckResult } from '@razor/core';
+import { Graph, Tensor, attr, buildGradients, checkGradients, type AttributeInput, type GradientCheckResult } from '@razor/core';
 import { createOnnxruntimeBackend } from '@razor/backend-onnxruntime';
 
 const backend = createOnnxruntimeBackend();
@@ -14,6 +14,20 @@ interface OperandSpec {
   initializer?: boolean;
   /** Seeded values instead of uniform [-1, 1]: e.g. positive for Log and Sqrt. */
   values?: Float32Array;
+  /**
+   * A fixed initializer of any dtype that takes no gradient (a condition, bounds, running
+   * statistics); it keeps its place among the operands.
+   */
+  fixed?: Tensor;
+}
+
+/** Less common settings of a single-op check. */
+interface CheckExtras {
+  /** Output names of the node; the first is projected to the loss (default ['y']). */
+  outputs?: string[];
+  tolerance?: number;
+  /** Relative finite-difference step (checkGradients' default 1e-2). */
+  epsilon?: number;
 }
 
 function seededValues(shape: readonly number[], seed: number, transform: (value: number) => number = (value) => value): Float32Array {
@@ -34,11 +48,16 @@ function singleOp(
   attributes: Record<string, AttributeInput> = {},
   constants: Record<string, number[]> = {},
   opset = 17,
+  outputs: readonly string[] = ['y'],
 ): { graph: Graph; feeds: Record<string, Tensor> } {
   const graph = new Graph(opType);
   graph.opsetImports.set('', opset);
   const feeds: Record<string, Tensor> = {};
   operands.forEach((operand, index) => {
+    if (operand.fixed) {
+      graph.initializers.set(operand.name, operand.fixed);
+      return;
+    }
     const tensor = new Tensor('float32', operand.shape, operand.values ?? seededValues(operand.shape, 17 + index * 31));
     if (operand.initializer) graph.initializers.set(operand.name, tensor);
     else {
@@ -48,8 +67,8 @@ function singleOp(
   });
   for (const [name, values] of Object.entries(constants)) graph.initializers.set(name, Tensor.int64(values));
   const inputs = [...operands.map((operand) => operand.name), ...Object.keys(constants)];
-  graph.addNode({ opType, inputs, outputs: ['y'], attributes, name: opType.toLowerCase() });
-  graph.outputs.push({ name: 'y', type: { dtype: 'float32' } });
+  graph.addNode({ opType, inputs, outputs: [...outputs], attributes, name: opType.toLowerCase() });
+  graph.outputs.push({ name: outputs[0]!, type: { dtype: 'float32' } });
   return { graph, feeds };
 }
 
@@ -59,17 +78,43 @@ async function check(
   attributes: Record<string, AttributeInput> = {},
   constants: Record<string, number[]> = {},
   opset = 17,
+  extras: CheckExtras = {},
 ): Promise<GradientCheckResult> {
-  const { graph, feeds } = singleOp(opType, operands, attributes, constants, opset);
-  const result = await checkGradients(graph, { backend, wrt: operands.map((operand) => operand.name), feeds });
+  const { graph, feeds } = singleOp(opType, operands, attributes, constants, opset, extras.outputs);
+  const wrt = operands.filter((operand) => operand.fixed === undefined).map((operand) => operand.name);
+  const result = await checkGradients(graph, { backend, wrt, feeds, ...(extras.epsilon ? { epsilon: extras.epsilon } : {}) });
   for (const value of result.values) {
     expect(value.analytic.length).toBe(value.numeric.length);
     // A vanishing gradient would pass any tolerance: each one checked here is substantial.
     expect(Math.max(...value.numeric.map(Math.abs))).toBeGreaterThan(1e-2);
   }
-  expect(result.maxRelativeError).toBeLessThan(TOLERANCE);
+  expect(result.maxRelativeError).toBeLessThan(extras.tolerance ?? TOLERANCE);
   return result;
 }
+
+/**
+ * A seeded permutation of evenly spaced values in [-1, 1]: no two elements within 2/size, so a
+ * maximum never changes place under a finite-difference step of 1e-3.
+ */
+function distinctValues(shape: readonly number[], seed: number): Float32Array {
+  const size = shape.reduce((product, dim) => product * dim, 1);
+  const order = Array.from(seededValues([size], seed)).map((key, index) => ({ key, index }));
+  order.sort((a, b) => a.key - b.key);
+  const data = new Float32Array(size);
+  order.forEach(({ index }, rank) => {
+    data[index] = -1 + (2 * rank) / Math.max(1, size - 1);
+  });
+  return data;
+}
+
+/** Scales uniform [-1, 1] values by `scale` and moves any within 0.1 of a kink away from it. */
+const avoiding =
+  (scale: number, kinks: readonly number[]) =>
+  (value: number): number => {
+    let scaled = value * scale;
+    for (const kink of kinks) if (Math.abs(scaled - kink) < 0.1) scaled = kink + (scaled >= kink ? 0.1 : -0.1);
+    return scaled;
+  };
 
 const positive = (value: number): number => 0.5 + Math.abs(value);
 /** Keeps Relu's inputs away from the kink so the finite differences stay on one side. */
@@ -187,6 +232,164 @@ describe('Conv gradients against finite differences', () => {
   it('auto_pad SAME_UPPER with stride 2, and a 1-D convolution', async () => {
     await conv([1, 2, 7, 7], [3, 2, 3, 3], { auto_pad: 'SAME_UPPER', strides: [2, 2] });
     await conv([2, 3, 9], [4, 3, 3], { strides: [2], pads: [1, 0] });
+  });
+});
+
+describe('BatchNormalization gradients against finite differences', () => {
+  const channels = (seed: number, transform?: (value: number) => number): Float32Array => seededValues([3], seed, transform);
+  const parameters = (fixedStatistics: boolean): OperandSpec[] => [
+    { name: 'scale', shape: [3], initializer: true, values: channels(41, positive) },
+    { name: 'bias', shape: [3], initializer: true },
+    fixedStatistics
+      ? { name: 'mean', shape: [3], fixed: new Tensor('float32', [3], channels(43, (value) => value * 0.3)) }
+      : { name: 'mean', shape: [3], initializer: true, values: channels(43, (value) => value * 0.3) },
+    fixedStatistics
+      ? { name: 'var', shape: [3], fixed: new Tensor('float32', [3], channels(47, positive)) }
+      : { name: 'var', shape: [3], initializer: true, values: channels(47, positive) },
+  ];
+
+  it('training mode (batch statistics) on [N, C, H, W] and [N, C], running statistics as outputs', async () => {
+    const attributes = { training_mode: 1, epsilon: attr.float(1e-3), momentum: attr.float(0.9) };
+    const outputs = ['y', 'running_mean', 'running_var'];
+    for (const opset of [14, 15]) {
+      await check('BatchNormalization', [{ name: 'x', shape: [2, 3, 3, 4] }, ...parameters(true)], attributes, {}, opset, { outputs });
+    }
+    await check('BatchNormalization', [{ name: 'x', shape: [5, 3] }, ...parameters(true)], attributes, {}, 15, { outputs });
+  });
+
+  it('inference mode: X, scale, B and the statistics inputs', async () => {
+    await check('BatchNormalization', [{ name: 'x', shape: [2, 3, 3, 4] }, ...parameters(false)], { epsilon: attr.float(1e-3) });
+    await check('BatchNormalization', [{ name: 'x', shape: [2, 3, 5] }, ...parameters(false)], {}, {}, 11);
+  });
+});
+
+describe('pooling gradients against finite differences', () => {
+  const pool = (opType: string, shape: number[], attributes: Record<string, AttributeInput>, opset = 17): Promise<GradientCheckResult> =>
+    check(opType, [{ name: 'x', shape, values: distinctValues(shape, 7) }], attributes, {}, opset, { epsilon: 1e-3 });
+
+  it('MaxPool: overlapping windows with padding, ceil_mode, dilations, storage_order, 1-D, and opset 11 without overlap', async () => {
+    await pool('MaxPool', [2, 2, 5, 5], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] });
+    await pool('MaxPool', [1, 2, 7, 6], { kernel_shape: [3, 3], strides: [2, 2], ceil_mode: 1 });
+    await pool('MaxPool', [1, 2, 6, 7], { kernel_shape: [2, 2], strides: [2, 2], ceil_mode: 1, storage_order: 1 });
+    await pool('MaxPool', [1, 1, 7, 7], { kernel_shape: [2, 3], dilations: [2, 2], pads: [1, 0, 0, 1] });
+    await pool('MaxPool', [2, 2, 9], { kernel_shape: [3], strides: [2], pads: [1, 1] });
+    await pool('MaxPool', [1, 2, 6, 6], { kernel_shape: [2, 2], strides: [2, 2] }, 11);
+    await pool('MaxPool', [1, 2, 6, 5], { auto_pad: 'SAME_UPPER', kernel_shape: [3, 3], strides: [2, 2] });
+  });
+
+  it('AveragePool: count_include_pad both ways, strides, ceil_mode windows past the end, 1-D', async () => {
+    for (const count_include_pad of [0, 1]) {
+      await pool('AveragePool', [2, 2, 5, 5], { kernel_shape: [3, 3], pads: [1, 1, 1, 1], count_include_pad });
+      await pool('AveragePool', [1, 2, 6, 7], { kernel_shape: [3, 2], strides: [2, 2], pads: [1, 0, 1, 1], count_include_pad });
+      await pool('AveragePool', [1, 2, 6, 6], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], ceil_mode: 1, count_include_pad });
+      await pool('AveragePool', [1, 1, 8, 7], { kernel_shape: [2, 2], strides: [3, 3], ceil_mode: 1, count_include_pad });
+      await pool('AveragePool', [2, 2, 9], { kernel_shape: [4], strides: [2], pads: [2, 1], count_include_pad });
+    }
+  });
+
+  it('GlobalMaxPool', async () => {
+    await pool('GlobalMaxPool', [2, 3, 4, 5], {});
+  });
+});
+
+describe('activation, selection and shape gradients against finite differences', () => {
+  const scalar = (value: number): Tensor => new Tensor('float32', [], new Float32Array([value]));
+
+  it('Clip with bounds as inputs (and their gradients), one bound omitted, and as opset-10 attributes', async () => {
+    const values = seededValues([4, 5], 3, avoiding(1, [-0.3, 0.4]));
+    await check('Clip', [{ name: 'x', shape: [4, 5], values }, { name: 'low', shape: [], values: new Float32Array([-0.3]) }, { name: 'high', shape: [], values: new Float32Array([0.4]) }]);
+    await check('Clip', [{ name: 'x', shape: [4, 5], values }, { name: 'low', shape: [], fixed: scalar(-0.3) }]);
+    await check('Clip', [{ name: 'x', shape: [4, 5], values }], { min: attr.float(-0.3), max: attr.float(0.4) }, {}, 10);
+  });
+
+  it('LeakyRelu, HardSigmoid and HardSwish on both sides of every kink', async () => {
+    await check('LeakyRelu', [{ name: 'x', shape: [3, 5], values: seededValues([3, 5], 3, awayFromZero) }], { alpha: attr.float(0.2) });
+    await check('HardSigmoid', [{ name: 'x', shape: [4, 6], values: seededValues([4, 6], 3, avoiding(3, [-2, 2])) }], { alpha: attr.float(0.25), beta: attr.float(0.5) });
+    await check('HardSigmoid', [{ name: 'x', shape: [4, 6], values: seededValues([4, 6], 5, avoiding(4, [-2.5, 2.5])) }]);
+    await check('HardSwish', [{ name: 'x', shape: [4, 6], values: seededValues([4, 6], 3, avoiding(5, [-3, 3])) }]);
+  });
+
+  it('Where with broadcasting data inputs', async () => {
+    const condition = Tensor.from('bool', [2, 1, 4], [true, false, false, true, false, true, true, false]);
+    await check('Where', [{ name: 'condition', shape: [2, 1, 4], fixed: condition }, { name: 'a', shape: [2, 3, 4] }, { name: 'b', shape: [3, 1] }]);
+  });
+
+  it('Expand, Concat and Split (one output unused)', async () => {
+    await check('Expand', [{ name: 'x', shape: [3, 1] }], {}, { shape: [2, 3, 4] });
+    await check('Concat', [{ name: 'a', shape: [2, 1, 3] }, { name: 'b', shape: [2, 4, 3] }, { name: 'c', shape: [2, 2, 3], initializer: true }], { axis: 1 });
+    await check('Concat', [{ name: 'a', shape: [2, 3] }, { name: 'b', shape: [2, 2] }], { axis: -1 }, {}, 11);
+    await check('Split', [{ name: 'x', shape: [2, 6] }], { axis: -1 }, { split: [2, 1, 3] }, 17, { outputs: ['y', 'unused', 'z'] });
+    await check('Split', [{ name: 'x', shape: [4, 3] }], { axis: 0, split: [1, 3] }, {}, 11, { outputs: ['y', 'rest'] });
+  });
+
+  it('Slice with steps, negative steps and indices, and opset-9 attributes', async () => {
+    await check('Slice', [{ name: 'x', shape: [4, 5, 6] }], {}, { starts: [1, -2], ends: [100, 0], axes: [2, 0], steps: [2, -1] });
+    await check('Slice', [{ name: 'x', shape: [4, 5, 6] }], {}, { starts: [-4, 1], ends: [-1, 4], axes: [-1, 1] });
+    await check('Slice', [{ name: 'x', shape: [4, 5] }], { starts: [1], ends: [-1], axes: [1] }, {}, 9);
+  });
+
+  it('Pad in constant mode with the pad value differentiated, with axes (opset 18) and as opset-10 attributes', async () => {
+    await check('Pad', [{ name: 'x', shape: [2, 3, 4] }, { name: 'pads', shape: [6], fixed: Tensor.int64([0, 1, 2, 1, 0, 3]) }, { name: 'value', shape: [], values: new Float32Array([0.3]) }]);
+    await check('Pad', [{ name: 'x', shape: [2, 3, 4] }, { name: 'pads', shape: [4], fixed: Tensor.int64([2, 1, 0, 2]) }, { name: 'value', shape: [], fixed: scalar(0.5) }, { name: 'axes', shape: [2], fixed: Tensor.int64([-1, 0]) }], {}, {}, 18);
+    await check('Pad', [{ name: 'x', shape: [2, 3] }], { pads: [1, 0, 0, 2], value: attr.float(1.5) }, {}, 10);
+  });
+
+  it('Gather: repeated and negative indices, a 2-D index on an inner axis, and unique indices at opset 13', async () => {
+    await check('Gather', [{ name: 'x', shape: [5, 3] }], {}, { indices: [4, 0, -1, 2, 4] });
+    await check('Gather', [{ name: 'x', shape: [2, 4, 3] }], { axis: 1 }, { indices: [3, 1, 1, 0, 3, 2] }, 17);
+    await check('Gather', [{ name: 'x', shape: [2, 4, 3] }], { axis: -1 }, { indices: [2, 0] }, 13);
+  });
+
+  it('ReduceMax and GlobalMaxPool-style maxima: axes as attribute and as input, keepdims both ways', async () => {
+    const x = { name: 'x', shape: [3, 4, 5], values: distinctValues([3, 4, 5], 9) };
+    const extras = { epsilon: 1e-3 };
+    await check('ReduceMax', [x], { axes: [1], keepdims: 0 }, {}, 13, extras);
+    await check('ReduceMax', [x], { axes: [0, -1] }, {}, 13, extras);
+    await check('ReduceMax', [x], { keepdims: 0 }, { axes: [2] }, 18, extras);
+    await check('ReduceMax', [x], { keepdims: 0 }, {}, 13, extras);
+  });
+
+  it('Dropout: identity in inference mode', async () => {
+    await check('Dropout', [{ name: 'x', shape: [3, 4] }, { name: 'ratio', shape: [], fixed: scalar(0.3) }, { name: 'training', shape: [], fixed: Tensor.from('bool', [], [false]) }], {}, {}, 13);
+    await check('Dropout', [{ name: 'x', shape: [3, 4] }], { ratio: attr.float(0.3) }, {}, 11);
+  });
+
+  it('Dropout in training mode: the gradient is dY · mask / (1 − ratio) with the mask of the same run', async () => {
+    // A training-mode mask is random per run, so finite differences cannot see it; the gradient
+    // is checked against the mask the same run produced.
+    const graph = new Graph('dropout');
+    graph.opsetImports.set('', 17);
+    graph.inputs.push({ name: 'x', type: { dtype: 'float32', shape: [8, 16] } }, { name: 'r', type: { dtype: 'float32', shape: [8, 16] } });
+    graph.initializers.set('ratio', scalar(0.25));
+    graph.initializers.set('training', Tensor.from('bool', [], [true]));
+    graph.addNode({ opType: 'Dropout', inputs: ['x', 'ratio', 'training'], outputs: ['y', 'mask'] });
+    graph.addNode({ opType: 'Mul', inputs: ['y', 'r'], outputs: ['weighted'] });
+    graph.addNode({ opType: 'ReduceSum', inputs: ['weighted'], outputs: ['loss'], attributes: { keepdims: 0 } });
+    graph.outputs.push({ name: 'loss', type: { dtype: 'float32', shape: [] } }, { name: 'mask', type: { dtype: 'bool', shape: [8, 16] } });
+    const built = buildGradients(graph, { loss: 'loss', wrt: ['x'] });
+    const session = await backend.createSession(built.graph);
+    const r = seededValues([8, 16], 5);
+    const result = await session.run({ x: new Tensor('float32', [8, 16], seededValues([8, 16], 3)), r: new Tensor('float32', [8, 16], r) }, ['mask', built.gradients.x!]);
+    await session.release();
+    const mask = result.mask!.toNumbers();
+    const gradient = result[built.gradients.x!]!.toFloat32();
+    const kept = mask.filter((value) => value !== 0).length;
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThan(mask.length);
+    gradient.forEach((value, index) => expect(value).toBeCloseTo(mask[index] ? r[index]! / 0.75 : 0, 5));
+  });
+
+  it('Cast between float widths', async () => {
+    const graph = new Graph('cast');
+    graph.opsetImports.set('', 17);
+    graph.inputs.push({ name: 'x', type: { dtype: 'float32', shape: [3, 4] } });
+    graph.addNode({ opType: 'Cast', inputs: ['x'], outputs: ['wide'], attributes: { to: 11 } });
+    graph.addNode({ opType: 'Mul', inputs: ['wide', 'wide'], outputs: ['square'] });
+    graph.addNode({ opType: 'Cast', inputs: ['square'], outputs: ['y'], attributes: { to: 1 } });
+    graph.outputs.push({ name: 'y', type: { dtype: 'float32', shape: [3, 4] } });
+    const result = await checkGradients(graph, { backend, wrt: ['x'] });
+    expect(Math.max(...result.values[0]!.numeric.map(Math.abs))).toBeGreaterThan(1e-2);
+    expect(result.maxRelativeError).toBeLessThan(TOLERANCE);
   });
 });
 

@@ -58,6 +58,13 @@ export function reduceSum(ctx: GradientContext, value: string, axes: readonly nu
   return emitOp(ctx, 'ReduceSum', [value], { axes: [...axes], keepdims });
 }
 
+/** ReduceMean over `axes`, with the axes as an attribute before opset 18 and as input 1 since. */
+export function reduceMean(ctx: GradientContext, value: string, axes: readonly number[], keepDims: boolean): string {
+  const keepdims = keepDims ? 1 : 0;
+  if (ctx.opset >= 18) return emitOp(ctx, 'ReduceMean', [value, int64Constant(ctx, axes)], { keepdims });
+  return emitOp(ctx, 'ReduceMean', [value], { axes: [...axes], keepdims });
+}
+
 /** Unsqueeze at `axes` (attribute before opset 13, input since). */
 export function unsqueeze(ctx: GradientContext, value: string, axes: readonly number[]): string {
   if (ctx.opset >= 13) return emitOp(ctx, 'Unsqueeze', [value, int64Constant(ctx, axes)]);

@@ -1,18 +1,23 @@
 import type { OpDefinition } from '../../ops/registry.js';
 import { convGradients } from './conv-gradients.js';
-import { elementwiseGradients } from './elementwise-gradients.js';
+import { activationGradients, elementwiseGradients } from './elementwise-gradients.js';
 import { failNoGradientRule, type GradientRule } from './gradient-rule.js';
 import { matrixGradients } from './matrix-gradients.js';
+import { normalizationGradients } from './normalization-gradients.js';
+import { poolGradients } from './pool-gradients.js';
 import { reduceGradients } from './reduce-gradients.js';
 import { shapeGradients } from './shape-gradients.js';
 
 /** Gradient rules of the default-domain ops razor differentiates, by op type. */
 export const gradientRules: Readonly<Record<string, GradientRule>> = {
   ...elementwiseGradients,
+  ...activationGradients,
   ...matrixGradients,
   ...shapeGradients,
   ...reduceGradients,
   ...convGradients,
+  ...normalizationGradients,
+  ...poolGradients,
 };
 
 /**

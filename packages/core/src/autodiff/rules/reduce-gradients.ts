@@ -12,9 +12,10 @@ import {
 } from '../gradient-helpers.js';
 import { outputGradient } from './elementwise-gradients.js';
 import type { GradientRule } from './gradient-rule.js';
+import { maximumGradient } from './pool-gradients.js';
 
 /** The opset from which each reduction reads its axes from input 1. */
-const axesInputSince: Record<string, number> = { ReduceSum: 13, ReduceMean: 18 };
+const axesInputSince: Record<string, number> = { ReduceSum: 13, ReduceMean: 18, ReduceMax: 18 };
 
 /** The reduced axes (normalized), or undefined when the op is an identity (noop_with_empty_axes). */
 function reducedAxes(ctx: GradientContext, rank: number): number[] | undefined {
@@ -66,6 +67,17 @@ function softmaxAxes(ctx: GradientContext, rank: number): number[] {
 export const reduceGradients: Record<string, GradientRule> = {
   ReduceSum: reduction(false),
   ReduceMean: reduction(true),
+  ReduceMax(ctx) {
+    const rank = requireInputType(ctx, 0).shape.length;
+    const axes = reducedAxes(ctx, rank);
+    const extra = ctx.inputs.slice(1).map(() => undefined);
+    if (axes === undefined) return [outputGradient(ctx), ...extra];
+    const sorted = [...axes].sort((a, b) => a - b);
+    const kept = getInt(ctx.node, 'keepdims', 1) !== 0;
+    const output = kept ? ctx.outputs[0]! : unsqueeze(ctx, ctx.outputs[0]!, sorted);
+    const gradient = kept ? outputGradient(ctx) : unsqueeze(ctx, outputGradient(ctx), sorted);
+    return [maximumGradient(ctx, output, gradient, axes), ...extra];
+  },
   Softmax(ctx) {
     // dx = y * (dy - sum(dy * y))
     const dy = outputGradient(ctx);

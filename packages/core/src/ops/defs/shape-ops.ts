@@ -586,7 +586,7 @@ const split: OpDefinition = {
   },
 };
 
-interface SliceParameters {
+export interface SliceParameters {
   starts: number[];
   ends: number[];
   axes: number[];
@@ -609,7 +609,7 @@ export function sliceRange(start: number, end: number, step: number, dim: number
   return { first, length };
 }
 
-function sliceParameters(
+export function sliceParameters(
   node: Node,
   opset: number,
   rank: number,
@@ -741,6 +741,27 @@ const gather: OpDefinition = {
     );
     const gathered = remap(data, flatShape, tables);
     return [gathered.reshape([...data.shape.slice(0, axis), ...indices.shape, ...data.shape.slice(axis + 1)])];
+  },
+};
+
+/**
+ * ScatterElements: data with `updates` written (or with `reduction`, combined, opset 16+) at
+ * `indices` along `axis`; the output has data's type. Emitted by the MaxPool and Gather
+ * gradient rules.
+ */
+const scatterElements: OpDefinition = {
+  opType: 'ScatterElements',
+  infer(ctx) {
+    const data = ctx.requireInput(0);
+    const indices = ctx.requireInput(1);
+    const updates = ctx.requireInput(2);
+    if (!isIntegerDType(indices.dtype)) ctx.fail(`indices must be int32 or int64, not ${indices.dtype}`);
+    if (updates.dtype !== data.dtype) ctx.fail(`updates are ${updates.dtype} but data is ${data.dtype}; they must match`);
+    if (data.shape && indices.shape && data.shape.length !== indices.shape.length) {
+      ctx.fail(`indices have rank ${indices.shape.length} but data has rank ${data.shape.length}; they must match`);
+    }
+    if (data.shape) normalizeAxis(getInt(ctx.node, 'axis', 0), data.shape.length, ctx.fail);
+    return { types: [{ dtype: data.dtype, ...(data.shape ? { shape: [...data.shape] } : {}) }] };
   },
 };
 
@@ -996,13 +1017,13 @@ const tile: OpDefinition = {
   },
 };
 
-interface PadParameters {
+export interface PadParameters {
   /** Before and after amounts per axis of the input. */
   before: number[];
   after: number[];
 }
 
-function padParameters(
+export function padParameters(
   node: Node,
   opset: number,
   rank: number,
@@ -1151,7 +1172,9 @@ const dropout: OpDefinition = {
   opType: 'Dropout',
   infer(ctx) {
     const input = ctx.requireInput(0);
-    return { types: [sameType(input), { dtype: 'bool', ...(input.shape ? { shape: [...input.shape] } : {}) }] };
+    const types: TensorType[] = [sameType(input), { dtype: 'bool', ...(input.shape ? { shape: [...input.shape] } : {}) }];
+    // The mask output is optional.
+    return { types: types.slice(0, Math.max(1, ctx.node.outputs.length)) };
   },
   evaluate(ctx) {
     const input = requireValue(ctx, 0);
@@ -1209,6 +1232,7 @@ export const shapeOps: OpDefinition[] = [
   split,
   slice,
   gather,
+  scatterElements,
   shapeOp,
   size,
   constant,
