@@ -257,6 +257,20 @@ describe('BatchNormalization gradients against finite differences', () => {
     await check('BatchNormalization', [{ name: 'x', shape: [5, 3] }, ...parameters(true)], attributes, {}, 15, { outputs });
   });
 
+  it('training mode with momentum 0: the rule reads the batch statistics from outputs 1 and 2', async () => {
+    const attributes = { training_mode: 1, epsilon: attr.float(1e-3), momentum: attr.float(0) };
+    const outputs = ['y', 'batch_mean', 'batch_var'];
+    await check('BatchNormalization', [{ name: 'x', shape: [2, 3, 3, 4] }, ...parameters(true)], attributes, {}, 15, { outputs });
+    const graph = new Graph('bn');
+    graph.inputs.push({ name: 'x', type: { dtype: 'float32', shape: [2, 3, 4] } });
+    for (const [name, values] of [['scale', [1, 2, 3]], ['bias', [0, 0, 0]], ['mean', [0, 0, 0]], ['var', [1, 1, 1]]] as const) graph.addInitializer(name, Tensor.from('float32', [3], [...values]));
+    graph.addNode({ opType: 'BatchNormalization', inputs: ['x', 'scale', 'bias', 'mean', 'var'], outputs, attributes, name: 'bn' });
+    graph.addNode({ opType: 'ReduceSum', inputs: ['y'], outputs: ['loss'], attributes: { keepdims: 0 }, name: 'sum' });
+    graph.outputs = [{ name: 'loss' }];
+    const { graph: backward } = buildGradients(graph, { loss: 'loss', wrt: ['scale'] });
+    expect(backward.nodes.filter((node) => node.opType === 'ReduceMean')).toEqual([]);
+  });
+
   it('inference mode: X, scale, B and the statistics inputs', async () => {
     await check('BatchNormalization', [{ name: 'x', shape: [2, 3, 3, 4] }, ...parameters(false)], { epsilon: attr.float(1e-3) });
     await check('BatchNormalization', [{ name: 'x', shape: [2, 3, 5] }, ...parameters(false)], {}, {}, 11);

@@ -133,6 +133,31 @@ describe('onnxruntime backend options', () => {
     }
   });
 
+  it('leaves fed tensors as they were when a kernel writes its input in place (training-mode BatchNormalization)', async () => {
+    const graph = new Graph('bn');
+    graph.inputs.push({ name: 'x', type: { dtype: 'float32', shape: [2, 2, 1, 1] } });
+    graph.inputs.push({ name: 'running_var', type: { dtype: 'float32', shape: [2] } });
+    for (const [name, values] of [['scale', [1, 1]], ['bias', [0, 0]], ['running_mean', [0, 0]]] as const) graph.addInitializer(name, Tensor.from('float32', [2], [...values]));
+    graph.addNode({
+      opType: 'BatchNormalization',
+      inputs: ['x', 'scale', 'bias', 'running_mean', 'running_var'],
+      outputs: ['y', 'mean_next', 'var_next'],
+      attributes: { training_mode: 1, momentum: 0.5 },
+      name: 'bn',
+    });
+    // The running output feeds another node (as in a training step) rather than being fetched.
+    graph.addInitializer('two', Tensor.scalar('float32', 2));
+    graph.addNode({ opType: 'Mul', inputs: ['var_next', 'two'], outputs: ['doubled'], name: 'double' });
+    graph.outputs = [{ name: 'y' }, { name: 'doubled' }];
+    const session = await createOnnxruntimeBackend().createSession(graph);
+    const runningVar = Tensor.from('float32', [2], [3, 5]);
+    // Channel 0 holds 0 and 2 (population variance 1), channel 1 holds 1 and 5 (variance 4).
+    const result = await session.run({ x: Tensor.from('float32', [2, 2, 1, 1], [0, 1, 2, 5]), running_var: runningVar });
+    expect([...result.doubled!.toFloat32()]).toEqual([4, 9]);
+    expect([...runningVar.toFloat32()]).toEqual([3, 5]);
+    await session.release();
+  });
+
   it('refuses to run a released session', async () => {
     const loaded = fixture('small-cnn-bn-fused');
     const session = await backend.createSession(loaded.modelBytes);

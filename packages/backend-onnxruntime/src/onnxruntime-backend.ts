@@ -5,6 +5,7 @@ import {
   RazorError,
   errorMessage,
   fail,
+  getInt,
   writeOnnx,
   type Backend,
   type BackendCapabilities,
@@ -89,15 +90,35 @@ function describeMetadata(metadata: InferenceSession.ValueMetadata): string {
   return `'${metadata.name}' (${metadata.type} [${metadata.shape.join(', ')}])`;
 }
 
+/**
+ * Graph inputs that onnxruntime's kernels write in place. Training-mode BatchNormalization
+ * aliases its running-statistics outputs to inputs 3 and 4 and, when those outputs feed other
+ * nodes, writes the update into the inputs' buffers: for a graph input, the caller's own array.
+ */
+function overwrittenInputs(graph: Graph): Set<string> {
+  const inputs = new Set(graph.inputs.map((input) => input.name));
+  const written = new Set<string>();
+  for (const node of graph.nodes) {
+    if (node.opType !== 'BatchNormalization' || (node.domain !== '' && node.domain !== 'ai.onnx')) continue;
+    const training = graph.opset() >= 14 ? getInt(node, 'training_mode', 0) === 1 : node.outputs.slice(1).some((output) => output !== '');
+    if (!training) continue;
+    for (const input of node.inputs.slice(3, 5)) if (input && inputs.has(input)) written.add(input);
+  }
+  return written;
+}
+
 class OnnxruntimeSession implements BackendSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
   #session: InferenceSession | undefined;
   readonly #ort: OrtModule;
   readonly #inputs: Map<string, InferenceSession.ValueMetadata>;
+  /** Inputs a kernel writes in place: fed as copies so the caller's tensors stay as they were. */
+  readonly #overwritten: ReadonlySet<string>;
 
-  constructor(ort: OrtModule, session: InferenceSession) {
+  constructor(ort: OrtModule, session: InferenceSession, overwritten: ReadonlySet<string> = new Set()) {
     this.#ort = ort;
+    this.#overwritten = overwritten;
     this.#session = session;
     this.inputNames = [...session.inputNames];
     this.outputNames = [...session.outputNames];
@@ -146,7 +167,7 @@ class OnnxruntimeSession implements BackendSession {
       }
     }
     const ortFeeds: Record<string, OrtTensor> = {};
-    for (const [name, tensor] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(this.#ort.Tensor, tensor, name);
+    for (const [name, tensor] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(this.#ort.Tensor, this.#overwritten.has(name) ? tensor.clone() : tensor, name);
     let results: InferenceSession.ReturnType;
     try {
       results = await session.run(ortFeeds, [...outputs]);
@@ -219,7 +240,7 @@ export function createOnnxruntimeBackend(options: OnnxruntimeBackendOptions = {}
         }
         throw new RazorError(ErrorCodes.BACKEND_FAILURE, `onnxruntime could not create a session for ${where}: ${message}`, { cause: error });
       }
-      return new OnnxruntimeSession(ort, session);
+      return new OnnxruntimeSession(ort, session, model instanceof Uint8Array ? new Set() : overwrittenInputs(model));
     },
 
     async capabilities(): Promise<BackendCapabilities> {

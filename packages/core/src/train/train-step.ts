@@ -1,7 +1,7 @@
 import { buildGradients } from '../autodiff/gradients.js';
 import { ErrorCodes, fail } from '../errors.js';
 import { isFloatDType } from '../ir/dtype.js';
-import { getInt, type Graph, type Node, type ValueInfo } from '../ir/graph.js';
+import { getFloat, getInt, type Graph, type Node, type ValueInfo } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { defaultRegistry } from '../ops/builtin.js';
 import { parameterInitializers } from '../ops/parameters.js';
@@ -67,6 +67,13 @@ export interface TrainStepOptions {
   dims?: Readonly<Record<string, number>>;
   /** The op definitions (gradient rules); `defaultRegistry` when omitted. */
   registry?: OpRegistry;
+  /**
+   * How training-mode BatchNormalization updates its running variance. ONNX (and so
+   * onnxruntime) averages in the batch's population variance; PyTorch the unbiased one,
+   * × n/(n − 1) with n values per channel. 'unbiased' (default) rescales ONNX's update so
+   * the running statistics follow PyTorch's; 'population' keeps ONNX's.
+   */
+  runningVariance?: 'unbiased' | 'population';
 }
 
 /** A value the step reads and writes back: `name` is fed, `${name}.next` is its new value. */
@@ -202,7 +209,7 @@ export function buildTrainStep(source: Graph, options: TrainStepOptions): TrainS
   for (const name of parameters) initialParameters[name] = graph.initializers.get(name)!;
 
   // Running statistics of training-mode BatchNormalization: inputs 3 and 4, outputs 1 and 2.
-  const statistics: { input: string; output: string }[] = [];
+  const statistics: { input: string; output: string; node: Node; position: number }[] = [];
   const state: CarriedValue[] = [];
   for (const node of graph.nodes) {
     if (!isTrainingBatchNorm(graph, node)) continue;
@@ -216,7 +223,7 @@ export function buildTrainStep(source: Graph, options: TrainStepOptions): TrainS
         node.outputs[position] = graph.uniqueName(`${node.name}_running_${position === 1 ? 'mean' : 'var'}`);
         graph.invalidate();
       }
-      statistics.push({ input, output: node.outputs[position]! });
+      statistics.push({ input, output: node.outputs[position]!, node, position });
       state.push({ name: input, initial: graph.initializers.get(input)! });
     }
   }
@@ -237,6 +244,30 @@ export function buildTrainStep(source: Graph, options: TrainStepOptions): TrainS
   const dataInputs = graph.inputs.map((input) => input.name).filter((name) => !parameters.includes(name) && !statistics.some((entry) => entry.input === name));
 
   const evalGraph = buildEvalGraph(graph, loss, modelOutputs, registry);
+
+  // Training-mode BatchNormalization writes its running-statistics outputs into the buffers of
+  // inputs 3 and 4 (onnxruntime aliases them: a fed running_var is overwritten in place, and a
+  // node reading it afterwards sees the new value). So each node reads scratch initializers of
+  // its own, with momentum 0: outputs 1 and 2 become the batch mean and population variance
+  // (which the gradient rule reuses), and the running updates are separate nodes reading the
+  // carried inputs, which no kernel then writes.
+  const momentums = new Map<Node, number>();
+  let scratchCount = 0;
+  for (const { node, position } of statistics) {
+    if (!momentums.has(node)) {
+      momentums.set(node, getFloat(node, 'momentum', 0.9));
+      node.attributes.set('momentum', { type: 'float', value: 0 });
+    }
+    const running = node.inputs[position + 2]!;
+    const tensor = graph.typeOf(running);
+    const size = tensor?.shape?.[0];
+    if (typeof size !== 'number') fail(ErrorCodes.SHAPE_MISMATCH, `${where}: BatchNormalization '${node.name}': the size of running statistic '${running}' is unknown`);
+    // Distinct contents (never read: momentum 0): onnxruntime shares equal small initializers,
+    // and two nodes writing one shared buffer would overwrite each other's statistics.
+    scratchCount++;
+    node.inputs[position + 2] = graph.addInitializer(graph.uniqueName(`${node.name}/batch_${position === 1 ? 'mean' : 'var'}_scratch`), Tensor.from('float32', [size], new Array<number>(size).fill(scratchCount)));
+  }
+  graph.invalidate();
 
   // Backward.
   const scalarInput = (name: string): ValueInfo => ({ name, type: { dtype: 'float32', shape: [] } });
@@ -325,7 +356,14 @@ export function buildTrainStep(source: Graph, options: TrainStepOptions): TrainS
       exposeAs(value, nextName(stateInputs[stateName]!));
     }
   }
-  for (const { input, output } of statistics) exposeAs(output, nextName(input));
+  const runningVariance = options.runningVariance ?? 'unbiased';
+  if (runningVariance !== 'unbiased' && runningVariance !== 'population') {
+    fail(ErrorCodes.INVALID_ARGUMENT, `${where}: runningVariance must be 'unbiased' or 'population', got '${String(runningVariance)}'`);
+  }
+  for (const { input, output, node: batchNorm, position } of statistics) {
+    const value = runningUpdate(step, batchNorm, momentums.get(batchNorm)!, input, output, position === 2 && runningVariance === 'unbiased', where);
+    exposeAs(value, nextName(input));
+  }
   step.outputs = outputs.map((name) => ({ name }));
   inferShapes(step, { registry });
   for (const output of step.outputs) {
@@ -351,6 +389,36 @@ export function buildTrainStep(source: Graph, options: TrainStepOptions): TrainS
     },
     nextName,
   };
+}
+
+/**
+ * The running update m·r + (1 − m)·b of running statistic `previous` (r) from the batch
+ * statistic `batch` (b, output 1 or 2 of `batchNorm`, which runs with momentum 0), ONNX's
+ * momentum m. With `unbiased`, b is the population variance, scaled by n/(n − 1) as PyTorch
+ * does (n = size(X)/C values per channel).
+ */
+function runningUpdate(step: Graph, batchNorm: Node, momentum: number, previous: string, batch: string, unbiased: boolean, where: string): string {
+  const label = `${batchNorm.name}/running_${unbiased ? 'var' : 'update'}`;
+  const node = (opType: string, inputs: string[], attributes: Record<string, number> = {}): string =>
+    step.addNode({ opType, inputs, attributes, name: step.uniqueName(label) }).outputs[0]!;
+  const scalar = (value: number): string => step.addInitializer(step.uniqueName(label), Tensor.from('float32', [], [value]));
+  let weight: string = scalar(1 - momentum);
+  if (unbiased) {
+    const x = batchNorm.inputs[0]!;
+    const shape = step.typeOf(x)?.shape;
+    if (shape !== undefined && shape.every((dim): dim is number => typeof dim === 'number')) {
+      const count = shape.reduce((product, dim, axis) => (axis === 1 ? product : product * dim), 1);
+      if (count < 2) fail(ErrorCodes.SHAPE_MISMATCH, `${where}: BatchNormalization '${batchNorm.name}' normalises ${count} value per channel (input '${x}' of shape [${shape.join(', ')}]); training needs more than one`);
+      weight = scalar(((1 - momentum) * count) / (count - 1));
+    } else {
+      const channels = step.typeOf(previous)?.shape?.[0];
+      if (typeof channels !== 'number') fail(ErrorCodes.SHAPE_MISMATCH, `${where}: BatchNormalization '${batchNorm.name}': the size of running statistic '${previous}' is unknown`);
+      // (1 − m)·n/(n − 1) = (1 − m)/(1 − 1/n), n = size(X)/C at run time.
+      const count = node('Div', [node('Cast', [node('Size', [x])], { to: 1 }), scalar(channels)]);
+      weight = node('Div', [weight, node('Sub', [scalar(1), node('Reciprocal', [count])])]);
+    }
+  }
+  return node('Add', [node('Mul', [previous, scalar(momentum)]), node('Mul', [batch, weight])]);
 }
 
 function groupOptimizer(group: ParameterGroup, fallback: Optimizer, where: string): Optimizer {

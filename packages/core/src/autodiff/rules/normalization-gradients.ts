@@ -37,8 +37,16 @@ function batchNormalization(ctx: GradientContext): (string | undefined)[] {
   const x = ctx.inputs[0]!;
   // [C] → [1, C, 1, ...] so per-channel values broadcast against X.
   const perChannel = (value: string): string => unsqueeze(ctx, value, axes);
-  const centered = memo(() => emitOp(ctx, 'Sub', [x, training ? reduceMean(ctx, x, axes, true) : perChannel(ctx.inputs[3]!)]));
-  const variance = training ? reduceMean(ctx, emitOp(ctx, 'Mul', [centered(), centered()]), axes, true) : perChannel(ctx.inputs[4]!);
+  // With momentum 0 the running outputs are the batch mean and (population) variance
+  // themselves (buildTrainStep runs its BatchNormalizations so): no reductions to redo.
+  const batchStatistics = training && getFloat(ctx.node, 'momentum', 0.9) === 0 && !!ctx.outputs[1] && !!ctx.outputs[2];
+  const mean = (): string => (batchStatistics ? perChannel(ctx.outputs[1]!) : reduceMean(ctx, x, axes, true));
+  const centered = memo(() => emitOp(ctx, 'Sub', [x, training ? mean() : perChannel(ctx.inputs[3]!)]));
+  const variance = training
+    ? batchStatistics
+      ? perChannel(ctx.outputs[2]!)
+      : reduceMean(ctx, emitOp(ctx, 'Mul', [centered(), centered()]), axes, true)
+    : perChannel(ctx.inputs[4]!);
   const inverseStd = emitOp(ctx, 'Reciprocal', [emitOp(ctx, 'Sqrt', [emitOp(ctx, 'Add', [variance, scalarConstant(ctx, epsilon, dtype)])])]);
   const scale = perChannel(ctx.inputs[1]!);
   const normalized = memo(() => emitOp(ctx, 'Mul', [centered(), inverseStd]));
