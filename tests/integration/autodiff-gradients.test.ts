@@ -229,6 +229,12 @@ describe('Conv gradients against finite differences', () => {
     await conv([1, 4, 7, 7], [8, 1, 3, 3], { group: 4, dilations: [2, 2], strides: [2, 1] }, false);
   });
 
+  it('1x1 kernels: unit stride (X is its own window matrix), more outputs than window rows, stride 2, and pads wider than the kernel', async () => {
+    await conv([2, 3, 5, 5], [8, 3, 1, 1], {});
+    await conv([1, 4, 6, 6], [6, 4, 1, 1], { strides: [2, 2] }, false);
+    await conv([1, 2, 4, 4], [3, 2, 1, 1], { pads: [1, 1, 1, 1] });
+  });
+
   it('auto_pad SAME_UPPER with stride 2, and a 1-D convolution', async () => {
     await conv([1, 2, 7, 7], [3, 2, 3, 3], { auto_pad: 'SAME_UPPER', strides: [2, 2] });
     await conv([2, 3, 9], [4, 3, 3], { strides: [2], pads: [1, 0] });
