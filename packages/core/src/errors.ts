@@ -39,6 +39,10 @@ export const ErrorCodes = {
   CHECK_FAILED: 'RAZOR_CHECK_FAILED',
   /** A dataset file (MNIST idx, Fashion-MNIST JSON) is malformed: wrong magic number, size or syntax. */
   INVALID_DATASET: 'RAZOR_INVALID_DATASET',
+  /** Training produced a NaN or infinite loss or value; the message names the step and the first such value. */
+  NON_FINITE: 'RAZOR_NON_FINITE',
+  /** A checkpoint does not fit the model or optimizer it is loaded into, or is not a razor checkpoint. */
+  INVALID_CHECKPOINT: 'RAZOR_INVALID_CHECKPOINT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

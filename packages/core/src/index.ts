@@ -78,6 +78,9 @@ export type {
 export { decodeNpy, encodeNpy } from './io/npy.js';
 export { readTensorFile, readNamedTensorFile, writeTensorFile, tensorFileFormat, decodeTensorProto, encodeTensorProto } from './io/tensor-file.js';
 export type { TensorFileFormat, TensorFileContents } from './io/tensor-file.js';
+export { encodeSafetensors, decodeSafetensors, saveSafetensors, loadSafetensors } from './io/safetensors.js';
+export type { SafetensorsContents } from './io/safetensors.js';
+export { writeFileAtomically } from './io/atomic-write.js';
 
 // ONNX serialization.
 export { readOnnx, loadOnnx } from './onnx/onnx-reader.js';
@@ -141,6 +144,10 @@ export type { Optimizer, UpdateInputs, UpdateOutputs, SgdOptions, AdamOptions } 
 // Training: training-step graphs (forward, loss, backward and update in one run).
 export { buildTrainStep } from './train/train-step.js';
 export type { TrainStep, TrainStepOptions, ParameterGroup, ParameterSelector, CarriedValue } from './train/train-step.js';
+export { isTrainingBatchNorm, toInferenceForm } from './train/inference-form.js';
+export { ClassificationMetrics } from './train/metrics.js';
+export { Trainer } from './train/trainer.js';
+export type { TrainerOptions, TrainerProgress, TrainerEvents, Evaluation, EpochRecord, FitOptions } from './train/trainer.js';
 export type { OptimizerOverrides } from './train/optimizers.js';
 export { parameterInitializers, parameterSource } from './ops/parameters.js';
 export type { ParameterSource } from './ops/parameters.js';

@@ -93,6 +93,21 @@ describe('DataLoader', () => {
     expect(first).not.toEqual(other);
   });
 
+  it('resumes in the middle of an epoch with the batches an uninterrupted epoch has from there', async () => {
+    const dataset = loadMnist({ split: 'test', limit: 80 });
+    const transform = compose([randomCrop({ padding: 4 }), normalize(0.1307, 0.3081)]);
+    const loader = new DataLoader(dataset, { batchSize: 16, shuffle: true, seed: 9, transform });
+    const whole: Float32Array[] = [];
+    for await (const batch of loader.epoch(2)) whole.push(batch.images.clone().data);
+    const resumed: { index: number; images: Float32Array }[] = [];
+    for await (const batch of new DataLoader(dataset, { batchSize: 16, shuffle: true, seed: 9, transform }).epoch(2, { startBatch: 3 })) {
+      resumed.push({ index: batch.index, images: batch.images.clone().data });
+    }
+    expect(resumed.map((entry) => entry.index)).toEqual([3, 4]);
+    expect(resumed.map((entry) => entry.images)).toEqual(whole.slice(3));
+    expect(catchRazorError(() => loader.epoch(0, { startBatch: 6 })).code).toBe(ErrorCodes.INVALID_ARGUMENT);
+  });
+
   it('writes the dataset values, normalized, in shuffled order', async () => {
     const dataset = loadMnist({ split: 'train', limit: 256 });
     const loader = new DataLoader(dataset, { batchSize: 128, shuffle: true, seed: 1, transform: normalize(0.1307, 0.3081) });

@@ -31,6 +31,7 @@ export interface Batch {
 // Streams derived from the seed are kept apart by mixing in fixed odd constants.
 const ORDER_STREAM = 0x9e3779b9;
 const TRANSFORM_STREAM = 0x85ebca6b;
+const BATCH_STREAM = 0xc2b2ae35;
 
 function mixSeed(seed: number, epoch: number, stream: number): number {
   let value = (Math.imul(seed >>> 0, 0x27d4eb2d) ^ Math.imul(epoch + 1, 0x165667b1) ^ stream) >>> 0;
@@ -49,7 +50,8 @@ interface BatchBuffers {
  * - Order: with `shuffle`, each epoch visits every sample exactly once in a Fisher–Yates order drawn
  *   from a generator seeded by (seed, epoch): the same seed and epoch always give the same order, so
  *   a resumed run sees the batches an uninterrupted one would. Transform randomness is seeded by
- *   (seed, epoch) too and drawn in sample order.
+ *   (seed, epoch, batch) and drawn in sample order, so `epoch(n, { startBatch })` resumes in the
+ *   middle of an epoch with exactly the batches an uninterrupted run gets from there.
  * - Memory: batches are written into two preallocated buffers (plus a pair for a short last batch),
  *   alternately; nothing is allocated per sample. A batch's tensors are therefore valid only until
  *   the next batch is requested (the batch after it is then filled into the same buffer): `clone()`
@@ -117,11 +119,18 @@ export class DataLoader implements AsyncIterable<Batch> {
     return order;
   }
 
-  /** The batches of epoch `epoch`; later `for await` loops continue from epoch + 1. */
-  epoch(epoch: number): AsyncIterable<Batch> {
+  /**
+   * The batches of epoch `epoch`, from batch `startBatch` (default 0: all of them); later
+   * `for await` loops continue from epoch + 1.
+   */
+  epoch(epoch: number, options: { startBatch?: number } = {}): AsyncIterable<Batch> {
     const order = this.order(epoch);
+    const startBatch = options.startBatch ?? 0;
+    if (!Number.isInteger(startBatch) || startBatch < 0 || startBatch > this.length) {
+      fail(ErrorCodes.INVALID_ARGUMENT, `DataLoader startBatch must be an integer from 0 to ${this.length} (the batches per epoch), got ${startBatch}`);
+    }
     this.nextEpoch = Math.max(this.nextEpoch, epoch + 1);
-    return { [Symbol.asyncIterator]: () => this.iterate(epoch, order) };
+    return { [Symbol.asyncIterator]: () => this.iterate(epoch, order, startBatch) };
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Batch> {
@@ -134,16 +143,15 @@ export class DataLoader implements AsyncIterable<Batch> {
     return { images: new Float32Array(count * this.sampleSize), labels: new BigInt64Array(count) };
   }
 
-  private iterate(epoch: number, order: Uint32Array): AsyncIterator<Batch> {
+  private iterate(epoch: number, order: Uint32Array, startBatch = 0): AsyncIterator<Batch> {
     const batchCount = this.length;
-    const random = this.transform === undefined ? undefined : createRandom(mixSeed(this.seed, epoch, TRANSFORM_STREAM));
-    let requested = 0;
+    let requested = startBatch;
     let pending: Promise<Batch> | undefined;
     const prepare = (index: number): Promise<Batch> =>
       new Promise<Batch>((resolve, reject) => {
         setImmediate(() => {
           try {
-            resolve(this.fill(epoch, index, order, random));
+            resolve(this.fill(epoch, index, order));
           } catch (error) {
             reject(error);
           }
@@ -168,7 +176,7 @@ export class DataLoader implements AsyncIterable<Batch> {
     };
   }
 
-  private fill(epoch: number, index: number, order: Uint32Array, random: (() => number) | undefined): Batch {
+  private fill(epoch: number, index: number, order: Uint32Array): Batch {
     const start = index * this.batchSize;
     const count = Math.min(this.batchSize, order.length - start);
     let buffers: BatchBuffers;
@@ -179,6 +187,7 @@ export class DataLoader implements AsyncIterable<Batch> {
       buffers = this.shortBuffers[index % 2]!;
     }
     const { dataset, transform, scratch, sampleSize } = this;
+    const random = transform === undefined ? undefined : createRandom(mixSeed(this.seed, epoch, (TRANSFORM_STREAM + Math.imul(index, BATCH_STREAM)) >>> 0));
     for (let position = 0; position < count; position++) {
       const sample = order[start + position]!;
       const offset = position * sampleSize;

@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, extname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { dirname, extname } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { ErrorCodes, RazorError, errorMessage, fail } from '../errors.js';
@@ -8,6 +7,7 @@ import type { Tensor } from '../ir/tensor.js';
 import { ExternalDataReader } from '../onnx/onnx-external-data.js';
 import { tensorFromProto, tensorToProto } from '../onnx/onnx-tensor.js';
 import { TensorProtoSchema } from '../onnx/proto/onnx_pb.js';
+import { writeFileAtomically } from './atomic-write.js';
 import { decodeNpy, encodeNpy } from './npy.js';
 
 /** The tensor file formats razor reads and writes. */
@@ -114,17 +114,6 @@ export async function writeTensorFile(path: string, tensor: Tensor, name?: strin
     fail(ErrorCodes.INVALID_TENSOR_FILE, `${path}: razor does not write compressed tensor files; drop the .gz`);
   }
   const bytes = tensorFileFormat(path) === 'npy' ? encodeNpy(tensor, path) : encodeTensorProto(tensor, name);
-  await writeFileAtomically(path, bytes);
+  await writeFileAtomically(path, bytes, 'the tensor file');
 }
 
-/** Writes `bytes` to a temporary sibling of `path`, then renames it into place. */
-async function writeFileAtomically(path: string, bytes: Uint8Array): Promise<void> {
-  const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    await writeFile(temporary, bytes);
-    await rename(temporary, path);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    fail(ErrorCodes.WRITE_FAILED, `${path}: cannot write the tensor file (${errorMessage(error)})`, error);
-  }
-}

@@ -1,12 +1,13 @@
 import { buildGradients } from '../autodiff/gradients.js';
 import { ErrorCodes, fail } from '../errors.js';
 import { isFloatDType } from '../ir/dtype.js';
-import { getFloat, getInt, type Graph, type Node, type ValueInfo } from '../ir/graph.js';
+import { getFloat, type Graph, type Node, type ValueInfo } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { defaultRegistry } from '../ops/builtin.js';
 import { parameterInitializers } from '../ops/parameters.js';
 import type { OpRegistry } from '../ops/registry.js';
 import { inferShapes } from '../passes/infer-shapes.js';
+import { isTrainingBatchNorm, toInferenceForm } from './inference-form.js';
 import type { Optimizer } from './optimizers.js';
 
 /** Selects parameters by name: a list, or a predicate. */
@@ -134,13 +135,6 @@ const nextName = (name: string): string => `${name}.next`;
 
 function selects(selector: ParameterSelector, name: string): boolean {
   return typeof selector === 'function' ? selector(name) : selector.includes(name);
-}
-
-/** Training-mode BatchNormalization: training_mode = 1 from opset 14, extra outputs before. */
-function isTrainingBatchNorm(graph: Graph, node: Node): boolean {
-  if (node.opType !== 'BatchNormalization' || (node.domain !== '' && node.domain !== 'ai.onnx')) return false;
-  if (graph.opset() >= 14) return getInt(node, 'training_mode', 0) === 1;
-  return node.outputs.length > 1 && node.outputs.slice(1).some((output) => output !== '');
 }
 
 /**
@@ -430,15 +424,9 @@ function groupOptimizer(group: ParameterGroup, fallback: Optimizer, where: strin
   return base.withOptions({ weightDecay: group.weightDecay });
 }
 
-/** The forward graph with BatchNormalization in inference mode, outputting the model's outputs and `loss`. */
+/** The forward graph in inference form (BatchNormalization on running statistics, no Dropout), outputting the model's outputs and `loss`. */
 function buildEvalGraph(graph: Graph, loss: string, modelOutputs: readonly string[], registry: OpRegistry): Graph {
-  const evalGraph = graph.clone();
-  for (const node of evalGraph.nodes) {
-    if (!isTrainingBatchNorm(evalGraph, node)) continue;
-    node.outputs = node.outputs.slice(0, 1);
-    if (evalGraph.opset() >= 14) node.attributes.delete('training_mode');
-  }
-  evalGraph.invalidate();
+  const evalGraph = toInferenceForm(graph.clone());
   if (loss !== LOSS) evalGraph.addNode({ opType: 'Identity', inputs: [loss], outputs: [LOSS], name: evalGraph.uniqueName('eval/loss') });
   evalGraph.outputs = [...modelOutputs, LOSS].map((name) => ({ name }));
   inferShapes(evalGraph, { registry });

@@ -96,7 +96,6 @@ function inputGradient(ctx: GradientContext, window: ResolvedWindow, spatial: re
  * this 1.6 to 4.6× faster than the equivalent Conv with dY as the kernel.
  */
 function weightGradient(ctx: GradientContext, window: ResolvedWindow, channels: number, outputChannels: number, outputSpatial: readonly number[], group: number, dtype: Tensor['dtype']): string {
-  const rank = outputSpatial.length;
   const windowSize = window.kernel.reduce((product, size) => product * size, 1);
   const positions = outputSpatial.reduce((product, size) => product * size, 1);
   const channelsPerGroup = channels / group;
