@@ -6,12 +6,14 @@ import { exportCommand } from './commands/export.js';
 import { inspectCommand } from './commands/inspect.js';
 import { optimizeCommand } from './commands/optimize.js';
 import { runCommand } from './commands/run.js';
+import { trainCommand } from './commands/train.js';
+import { benchCommand } from './commands/bench.js';
 import { zooCommand } from './commands/zoo.js';
 import { oneLine } from './one-line.js';
 import { UsageError } from './usage-error.js';
 
 /** Every `razor` subcommand, in the order the help lists them. */
-export const commands: readonly Command[] = [inspectCommand, runCommand, zooCommand, exportCommand, optimizeCommand];
+export const commands: readonly Command[] = [inspectCommand, runCommand, zooCommand, exportCommand, optimizeCommand, trainCommand, benchCommand];
 
 /** The version of @razor/cli, from its package.json. */
 export function cliVersion(): string {

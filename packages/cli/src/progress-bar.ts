@@ -43,6 +43,7 @@ export class ProgressBar {
   #lastDraw = Number.NEGATIVE_INFINITY;
   #nextLineAt: number;
   #finished = false;
+  #note = '';
 
   constructor(stream: ProgressStream, options: ProgressBarOptions = {}) {
     this.#stream = stream;
@@ -59,6 +60,11 @@ export class ProgressBar {
   /** Units done so far. */
   get current(): number {
     return this.#current;
+  }
+
+  /** Text shown after the rate, e.g. 'loss 0.4123  lr 0.1'; drawn at the next redraw. */
+  setNote(note: string): void {
+    this.#note = note;
   }
 
   /** Advances by `amount` units and redraws when due. */
@@ -106,6 +112,7 @@ export class ProgressBar {
       parts.push(String(this.#current));
     }
     parts.push(`${rate >= 100 ? rate.toFixed(0) : rate.toFixed(1)} ${this.#unit}/s`);
+    if (this.#note) parts.push(this.#note);
     if (this.#total > 0 && !this.#finished) {
       const remaining = rate > 0 ? (this.#total - this.#current) / rate : Number.NaN;
       parts.push(`ETA ${formatClock(remaining)}`);

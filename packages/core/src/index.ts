@@ -144,7 +144,7 @@ export type { Optimizer, UpdateInputs, UpdateOutputs, SgdOptions, AdamOptions } 
 // Training: training-step graphs (forward, loss, backward and update in one run).
 export { buildTrainStep } from './train/train-step.js';
 export type { TrainStep, TrainStepOptions, ParameterGroup, ParameterSelector, CarriedValue } from './train/train-step.js';
-export { isTrainingBatchNorm, toInferenceForm } from './train/inference-form.js';
+export { isTrainingBatchNorm, toInferenceForm, toTrainingForm } from './train/inference-form.js';
 export { ClassificationMetrics } from './train/metrics.js';
 export { Trainer } from './train/trainer.js';
 export type { TrainerOptions, TrainerProgress, TrainerEvents, Evaluation, EpochRecord, FitOptions } from './train/trainer.js';
