@@ -257,6 +257,11 @@ export class Graph {
     return names;
   }
 
+  /** Whether a graph input, an initializer or a node output has this name (indexed: no scan). */
+  isDefined(value: string): boolean {
+    return this.initializers.has(value) || this.#buildIndex().producers.has(value) || this.isInput(value);
+  }
+
   /** A value or node name starting with `base` that is not used anywhere in the graph. */
   uniqueName(base: string): string {
     return this.#uniqueName(base, new Set());

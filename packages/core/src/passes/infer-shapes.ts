@@ -1,6 +1,6 @@
 import { ErrorCodes, RazorError, errorMessage, fail } from '../errors.js';
 import { isIntegerDType } from '../ir/dtype.js';
-import { describeNode, describeOp, type Dim, type Graph, type Node, type Shape, type TensorType } from '../ir/graph.js';
+import { describeNode, describeOp, type Dim, type Graph, type Node, type Shape, type TensorType, type ValueInfo } from '../ir/graph.js';
 import type { Tensor } from '../ir/tensor.js';
 import { defaultRegistry } from '../ops/builtin.js';
 import type { EvaluateContext, InferenceContext, InferenceResult, OpDefinition, OpRegistry } from '../ops/registry.js';
@@ -64,6 +64,8 @@ export const NONDETERMINISTIC_OPS: ReadonlySet<string> = new Set([
 
 interface Scope {
   readonly parent: Scope | undefined;
+  /** The graph's outputs by name: node outputs are typed there or in value_info (no scans of long output lists). */
+  readonly outputs: Map<string, ValueInfo>;
   readonly types: Map<string, TensorType>;
   readonly constants: Map<string, Tensor>;
   readonly symbolic: Map<string, Dim[]>;
@@ -190,7 +192,7 @@ function freshDim(state: RunState): string {
 }
 
 function inferGraph(graph: Graph, parent: Scope | undefined, state: RunState): void {
-  const scope: Scope = { parent, types: new Map(), constants: new Map(), symbolic: new Map() };
+  const scope: Scope = { parent, outputs: new Map(graph.outputs.map((output) => [output.name, output])), types: new Map(), constants: new Map(), symbolic: new Map() };
   const inputNames = new Set(graph.inputs.map((input) => input.name));
   for (const [name, tensor] of graph.initializers) {
     scope.types.set(name, { dtype: tensor.dtype, shape: tensor.shape });
@@ -229,11 +231,19 @@ function inferNode(graph: Graph, node: Node, scope: Scope, state: RunState): voi
     const value = values?.[position];
     let inferred = result?.types[position];
     if (value) inferred = { dtype: value.dtype, shape: value.shape };
-    const merged = mergeTypes(node, name, graph.typeOf(name), inferred, state);
+    // A node output is never a graph input: its type lives on the graph output or in value_info.
+    const output = scope.outputs.get(name);
+    const merged = mergeTypes(node, name, output ? output.type : (graph.valueInfo.get(name)?.type ?? graph.typeOf(name)), inferred, state);
     const type = merged ? nameUnknownDims(merged, state) : undefined;
     if (type) {
       scope.types.set(name, type);
-      graph.setType(name, { dtype: type.dtype, ...(type.shape ? { shape: [...type.shape] } : {}) });
+      const written: TensorType = { dtype: type.dtype, ...(type.shape ? { shape: [...type.shape] } : {}) };
+      if (output) output.type = written;
+      else {
+        const info = graph.valueInfo.get(name);
+        if (info) info.type = written;
+        else graph.valueInfo.set(name, { name, type: written });
+      }
       state.typedValues++;
     } else {
       state.untypedValues.push(name);

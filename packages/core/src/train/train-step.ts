@@ -318,7 +318,7 @@ export function buildTrainStep(source: Graph, options: TrainStepOptions): TrainS
   });
   const outputs: string[] = [];
   const exposeAs = (value: string, name: string): void => {
-    if (step.definedValues().has(name)) fail(ErrorCodes.INVALID_GRAPH, `${where}: the graph already has a value named '${name}', the name of an updated value; rename it`);
+    if (step.isDefined(name)) fail(ErrorCodes.INVALID_GRAPH, `${where}: the graph already has a value named '${name}', the name of an updated value; rename it`);
     step.addNode({ opType: 'Identity', inputs: [value], outputs: [name], name: step.uniqueName(`train/${name}`) });
     outputs.push(name);
   };
@@ -333,7 +333,7 @@ export function buildTrainStep(source: Graph, options: TrainStepOptions): TrainS
     const stateInputs: Record<string, string> = {};
     for (const [stateName, initial] of Object.entries(initialState)) {
       const input = `${name}.${stateName}`;
-      if (step.definedValues().has(input)) fail(ErrorCodes.INVALID_GRAPH, `${where}: the graph already has a value named '${input}', the name of an optimizer state input; rename it`);
+      if (step.isDefined(input)) fail(ErrorCodes.INVALID_GRAPH, `${where}: the graph already has a value named '${input}', the name of an optimizer state input; rename it`);
       step.inputs.push({ name: input, type: { dtype: initial.dtype, shape: [...initial.shape] } });
       stateInputs[stateName] = input;
       state.push({ name: input, initial });
