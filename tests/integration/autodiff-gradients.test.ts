@@ -345,6 +345,11 @@ describe('activation, selection and shape gradients against finite differences',
   it('Slice with steps, negative steps and indices, and opset-9 attributes', async () => {
     await check('Slice', [{ name: 'x', shape: [4, 5, 6] }], {}, { starts: [1, -2], ends: [100, 0], axes: [2, 0], steps: [2, -1] });
     await check('Slice', [{ name: 'x', shape: [4, 5, 6] }], {}, { starts: [-4, 1], ends: [-1, 4], axes: [-1, 1] });
+    // Positive steps (spread and padded): a ResNet option-A shortcut x[:, :, ::2, ::2] on odd
+    // and even sizes, two stepped axes with offsets, and a step that overruns the end.
+    await check('Slice', [{ name: 'x', shape: [2, 3, 5, 4] }], {}, { starts: [0, 0], ends: [100, 100], axes: [2, 3], steps: [2, 2] });
+    await check('Slice', [{ name: 'x', shape: [5, 7, 6] }], {}, { starts: [1, 1], ends: [5, 6], axes: [0, 2], steps: [3, 2] });
+    await check('Slice', [{ name: 'x', shape: [3, 8] }], {}, { starts: [2], ends: [7], axes: [1], steps: [4] });
     await check('Slice', [{ name: 'x', shape: [4, 5] }], { starts: [1], ends: [-1], axes: [1] }, {}, 9);
   });
 

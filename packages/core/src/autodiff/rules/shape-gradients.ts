@@ -87,24 +87,57 @@ export const shapeGradients: Record<string, GradientRule> = {
     return [joined, ...ctx.inputs.slice(1).map(() => undefined)];
   },
   Slice(ctx) {
-    // Steps of 1: dY padded back with zeros. Other steps (negative ones too): dY scattered
-    // axis by axis to the positions the slice read.
+    // Positive steps: dY spread out over the stepped axes (element i to i·step) by a nearest
+    // Resize with integer scales and a 0/1 mask, then padded back with zeros; three memory
+    // passes, where ScatterElements (or a Pad of a 6-D view) costs about ten times more.
+    // Negative steps: dY scattered axis by axis to the positions the slice read.
     const input = requireInputType(ctx, 0);
     const shape = requireStaticShape(ctx, input.shape, `input 0 ('${ctx.inputs[0]!}')`);
     const read = (index: number): number[] | undefined => constantInts(ctx, index, ['', 'starts', 'ends', 'axes', 'steps'][index]!);
     const parameters = sliceParameters(ctx.node, ctx.opset, shape.length, read, ctx.fail)!;
     const extra = ctx.inputs.slice(1).map(() => undefined);
     const ranges = parameters.axes.map((axis, index) => ({ axis, step: parameters.steps[index]!, ...sliceRange(parameters.starts[index]!, parameters.ends[index]!, parameters.steps[index]!, shape[axis]!) }));
-    if (ranges.every((range) => range.step === 1)) {
+    const stepped = ranges.filter((range) => range.step > 1 && range.length > 0);
+    if (ranges.every((range) => range.step > 0) && (stepped.length === 0 || ctx.opset >= 13)) {
+      let gradient = outputGradient(ctx);
+      const current = [...requireStaticShape(ctx, requireOutputType(ctx, 0).shape, `output 0 ('${ctx.outputs[0]!}')`)];
+      if (stepped.length > 0) {
+        const scales = current.map(() => 1);
+        for (const range of stepped) scales[range.axis] = range.step;
+        const dtype = input.dtype;
+        const replicated = emitOp(ctx, 'Resize', [gradient, '', ctx.addConstant(Tensor.from('float32', [scales.length], scales), `${ctx.node.name}_grad_scales`)], {
+          mode: 'nearest',
+          coordinate_transformation_mode: 'asymmetric',
+          nearest_mode: 'floor',
+        });
+        const maskShape = current.map((size, axis) => size * scales[axis]!).map((size, axis) => (scales[axis] === 1 ? 1 : size));
+        const mask = new Array<number>(maskShape.reduce((product, size) => product * size, 1)).fill(0);
+        const strides = maskShape.map((_, axis) => maskShape.slice(axis + 1).reduce((product, size) => product * size, 1));
+        for (let index = 0; index < mask.length; index++) {
+          mask[index] = maskShape.every((_, axis) => Math.floor(index / strides[axis]!) % maskShape[axis]! % scales[axis]! === 0) ? 1 : 0;
+        }
+        gradient = emitOp(ctx, 'Mul', [replicated, ctx.addConstant(Tensor.from(dtype, maskShape, mask), `${ctx.node.name}_grad_mask`)]);
+        for (const range of stepped) current[range.axis] = range.length * range.step;
+      }
       const before = shape.map(() => 0);
       const after = shape.map(() => 0);
+      const trimAxes: number[] = [];
+      const trimEnds: number[] = [];
       for (const range of ranges) {
+        // The last element's step − 1 trailing zeros may run past the input's end.
+        const fits = shape[range.axis]! - range.first;
+        if (current[range.axis]! > fits) {
+          trimAxes.push(range.axis);
+          trimEnds.push(fits);
+          current[range.axis] = fits;
+        }
         before[range.axis] = range.first;
-        after[range.axis] = shape[range.axis]! - range.first - range.length;
+        after[range.axis] = shape[range.axis]! - range.first - current[range.axis]!;
       }
+      if (trimAxes.length > 0) gradient = emitOp(ctx, 'Slice', [gradient, int64Constant(ctx, trimAxes.map(() => 0)), int64Constant(ctx, trimEnds), int64Constant(ctx, trimAxes)]);
       const pads = [...before, ...after];
-      const padded = ctx.opset >= 11 ? emitOp(ctx, 'Pad', [outputGradient(ctx), int64Constant(ctx, pads)]) : emitOp(ctx, 'Pad', [outputGradient(ctx)], { pads });
-      return [padded, ...extra];
+      if (pads.every((amount) => amount === 0)) return [gradient, ...extra];
+      return [ctx.opset >= 11 ? emitOp(ctx, 'Pad', [gradient, int64Constant(ctx, pads)]) : emitOp(ctx, 'Pad', [gradient], { pads }), ...extra];
     }
     if (ctx.opset < 11) ctx.fail('steps other than 1 need ScatterElements (opset 11); import opset 11 or later');
     let gradient = outputGradient(ctx);
