@@ -264,6 +264,55 @@ async function trainBenchmark(): Promise<string> {
     '| model | batch | razor on onnxruntime | images/s | PyTorch CPU | ratio |',
     '|---|---|---|---|---|---|',
     ...rows,
+    '',
+    await buildBenchmark(),
+    '',
+    await memoryBenchmark(),
+  ].join('\n');
+}
+
+/** Time to build training-step graphs (autodiff, optimizer, shape inference), best of 3 after a warm-up build. */
+async function buildBenchmark(): Promise<string> {
+  const rows: string[] = [];
+  for (const name of ['resnet20', 'mobilenet_v2', 'resnet50']) {
+    const model = createModel(name, { seed: 0 });
+    const times: number[] = [];
+    let nodes = 0;
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const graph = toGraph(model, { batch: 32, training: true });
+      const start = performance.now();
+      const train = buildTrainStep(graph, {
+        loss: (g) => {
+          g.inputs.push({ name: 'labels', type: { dtype: 'int64', shape: [32] } });
+          return crossEntropyLoss(g, 'output', 'labels');
+        },
+        optimizer: sgd({ momentum: 0.9, weightDecay: 1e-4 }),
+      });
+      if (attempt > 0) times.push(performance.now() - start);
+      nodes = train.step.nodes.length;
+    }
+    rows.push(`| ${name} | ${nodes.toLocaleString('en-US')} | ${Math.min(...times).toFixed(0)} ms |`);
+  }
+  return ['Building the training-step graph (`buildTrainStep`: autodiff, SGD update, shape inference; batch 32, ImageNet-size models at their default input), best of 3 after a warm-up build.', '', '| model | step-graph nodes | build time |', '|---|---|---|', ...rows].join('\n');
+}
+
+/** Resident memory after each epoch of a Trainer run: it must stay flat. */
+async function memoryBenchmark(): Promise<string> {
+  const { Trainer, DataLoader, loadMnist, transforms } = await import('../../packages/core/src/index.ts');
+  const backend = createOnnxruntimeBackend();
+  const graph = toGraph(createModel('lenet5', { seed: 0 }), { training: true, batch: 'batch' });
+  const trainer = await Trainer.create({ graph, batchSize: 64, optimizer: sgd({ momentum: 0.9 }), learningRate: 0.02, backend, sessionOptions: { threads } });
+  const loader = new DataLoader(loadMnist({ split: 'train', limit: 16384 }), { batchSize: 64, shuffle: true, dropLast: true, transform: transforms.normalize(0.1307, 0.3081) });
+  const rss: number[] = [];
+  trainer.on('epochEnd', () => rss.push(process.memoryUsage().rss / 2 ** 20));
+  await trainer.fit({ train: loader, epochs: 8 });
+  await trainer.release();
+  return [
+    `Memory across epochs: LeNet-5 trained by \`Trainer.fit\` on 16,384 MNIST images (256 steps per epoch) for 8 epochs; resident set size of the process after each epoch, MiB.`,
+    '',
+    `| epoch | ${rss.map((_, index) => index + 1).join(' | ')} |`,
+    `|---|${rss.map(() => '---').join('|')}|`,
+    `| RSS | ${rss.map((value) => value.toFixed(0)).join(' | ')} |`,
   ].join('\n');
 }
 
