@@ -56,7 +56,7 @@ describe('razor (the program)', () => {
   it('rejects an unknown command or option with exit code 2 and one line', async () => {
     const unknown = await razor('compress', 'x.onnx');
     expect(unknown.code).toBe(2);
-    expectOneLineError(unknown.stderr, /unknown command 'compress'; commands: inspect, run, zoo, export, optimize \(see 'razor --help'\)/);
+    expectOneLineError(unknown.stderr, /unknown command 'compress'; commands: inspect, run, zoo, export, optimize, train, bench \(see 'razor --help'\)/);
     const option = await razor('zoo', '--colour');
     expect(option.code).toBe(2);
     expectOneLineError(option.stderr, /Unknown option '--colour'.*\(see 'razor zoo --help'\)/);
