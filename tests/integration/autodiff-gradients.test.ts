@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Graph, Tensor, attr, buildGradients, checkGradients, type AttributeInput, type GradientCheckResult } from '@razor/core';
+import { catchRazorError } from '@razor/core/testing';
 import { createOnnxruntimeBackend } from '@razor/backend-onnxruntime';
 
 const backend = createOnnxruntimeBackend();
@@ -450,5 +451,239 @@ describe('a small network', () => {
     });
     for (const value of result.values) expect(Math.max(...value.numeric.map(Math.abs))).toBeGreaterThan(1e-3);
     expect(result.maxRelativeError).toBeLessThan(TOLERANCE);
+  });
+});
+
+describe('smooth activations and elementwise math against finite differences', () => {
+  it('Elu, Selu, Softplus, Softsign, Erf and Gelu (exact and tanh)', async () => {
+    const x = (seed = 3): OperandSpec => ({ name: 'x', shape: [3, 5], values: seededValues([3, 5], seed, avoiding(3, [0])) });
+    await check('Elu', [x()], { alpha: attr.float(0.7) });
+    await check('Selu', [x()]);
+    await check('Selu', [x(5)], { alpha: attr.float(1.2), gamma: attr.float(0.8) });
+    for (const opType of ['Softplus', 'Softsign', 'Erf']) await check(opType, [x()]);
+    await check('Gelu', [x()], {}, {}, 20);
+    await check('Gelu', [x(7)], { approximate: 'tanh' }, {}, 20);
+  });
+
+  it('PRelu with a per-channel slope, a broadcast scalar slope, both differentiated', async () => {
+    const values = seededValues([2, 3, 4], 3, awayFromZero);
+    await check('PRelu', [{ name: 'x', shape: [2, 3, 4], values }, { name: 'slope', shape: [3, 1], initializer: true, values: seededValues([3, 1], 9, positive) }]);
+    await check('PRelu', [{ name: 'x', shape: [2, 3, 4], values }, { name: 'slope', shape: [1], values: new Float32Array([0.25]) }]);
+  });
+
+  it('Abs, Sin, Cos and Reciprocal', async () => {
+    await check('Abs', [{ name: 'x', shape: [3, 5], values: seededValues([3, 5], 3, awayFromZero) }]);
+    for (const opType of ['Sin', 'Cos']) await check(opType, [{ name: 'x', shape: [3, 5], values: seededValues([3, 5], 4, (value) => value * 3) }]);
+    await check('Reciprocal', [{ name: 'x', shape: [3, 5], values: seededValues([3, 5], 3, positive) }]);
+  });
+
+  it('Pow: both operands differentiated with broadcasting, and a constant integer exponent on negative bases', async () => {
+    await check('Pow', [{ name: 'a', shape: [2, 3], values: seededValues([2, 3], 3, positive) }, { name: 'b', shape: [3], values: seededValues([3], 5, (value) => value * 2) }]);
+    await check('Pow', [{ name: 'a', shape: [2, 3], values: seededValues([2, 3], 3, awayFromZero) }, { name: 'b', shape: [], fixed: Tensor.from('int64', [], [3]) }]);
+  });
+
+  it('Max, Min and Mean of three broadcasting inputs', async () => {
+    const operands = (): OperandSpec[] => [
+      { name: 'a', shape: [2, 3, 4], values: distinctValues([2, 3, 4], 3) },
+      { name: 'b', shape: [3, 1], values: distinctValues([3, 1], 5).map((value) => value * 0.9 + 0.013) },
+      { name: 'c', shape: [4], initializer: true, values: distinctValues([4], 7).map((value) => value * 0.8 - 0.021) },
+    ];
+    for (const opType of ['Max', 'Min']) await check(opType, operands(), {}, {}, 17, { epsilon: 1e-3 });
+    await check('Mean', operands());
+  });
+});
+
+describe('more reductions against finite differences', () => {
+  const x = (transform?: (value: number) => number): OperandSpec => ({ name: 'x', shape: [3, 4, 5], values: transform ? seededValues([3, 4, 5], 9, transform) : distinctValues([3, 4, 5], 9) });
+
+  it('ReduceMin, ReduceL1, ReduceL2, ReduceSumSquare, ReduceLogSum and ReduceLogSumExp, axes as attribute and input', async () => {
+    await check('ReduceMin', [x()], { axes: [1], keepdims: 0 }, {}, 13, { epsilon: 1e-3 });
+    await check('ReduceMin', [x()], { keepdims: 1 }, { axes: [0, 2] }, 18, { epsilon: 1e-3 });
+    await check('ReduceL1', [x(awayFromZero)], { axes: [2] }, {}, 13);
+    await check('ReduceL2', [x()], { axes: [0, 1], keepdims: 0 }, {}, 13);
+    await check('ReduceSumSquare', [x()], { keepdims: 0 }, { axes: [-1] }, 18);
+    await check('ReduceLogSum', [x(positive)], { axes: [1] }, {}, 13);
+    await check('ReduceLogSumExp', [x((value) => value * 3)], { keepdims: 0 }, {}, 13);
+  });
+
+  it('ReduceProd, with a slice holding one zero and one holding two', async () => {
+    await check('ReduceProd', [x(positive)], { axes: [2], keepdims: 0 }, {}, 13);
+    const values = seededValues([3, 4], 11, positive);
+    values[1] = 0;
+    values[4] = 0;
+    values[6] = 0;
+    await check('ReduceProd', [{ name: 'x', shape: [3, 4], values }], { axes: [1] }, {}, 13);
+  });
+
+  it('Conv, training BatchNormalization, AveragePool, GlobalAveragePool and ReduceMean over a symbolic batch: counts come from Shape at run time', async () => {
+    const graph = new Graph('symbolic-batch');
+    graph.opsetImports.set('', 17);
+    graph.inputs.push({ name: 'x', type: { dtype: 'float32', shape: ['N', 2, 4, 5] } });
+    graph.initializers.set('conv', new Tensor('float32', [3, 2, 3, 3], seededValues([3, 2, 3, 3], 5, (value) => value * 0.5)));
+    graph.initializers.set('scale', new Tensor('float32', [3], seededValues([3], 7, positive)));
+    graph.initializers.set('bias', new Tensor('float32', [3], seededValues([3], 8)));
+    graph.initializers.set('mean', Tensor.float32([3], [0, 0, 0]));
+    graph.initializers.set('var', Tensor.float32([3], [1, 1, 1]));
+    graph.initializers.set('w', new Tensor('float32', [3, 1, 1], seededValues([3, 1, 1], 9, positive)));
+    graph.addNode({ opType: 'Conv', inputs: ['x', 'conv'], outputs: ['features'], attributes: { pads: [1, 1, 1, 1] } });
+    graph.addNode({
+      opType: 'BatchNormalization',
+      inputs: ['features', 'scale', 'bias', 'mean', 'var'],
+      outputs: ['normalized', 'running_mean', 'running_var'],
+      attributes: { training_mode: 1, epsilon: attr.float(1e-3) },
+    });
+    graph.addNode({ opType: 'AveragePool', inputs: ['normalized'], outputs: ['pooled'], attributes: { kernel_shape: [2, 2], pads: [1, 1, 1, 1], strides: [2, 2] } });
+    graph.addNode({ opType: 'Mul', inputs: ['pooled', 'w'], outputs: ['scaled'] });
+    graph.addNode({ opType: 'GlobalAveragePool', inputs: ['scaled'], outputs: ['summary'] });
+    graph.addNode({ opType: 'Mul', inputs: ['summary', 'summary'], outputs: ['squares'] });
+    graph.addNode({ opType: 'ReduceMean', inputs: ['squares'], outputs: ['loss'], attributes: { keepdims: 0 } });
+    graph.outputs.push({ name: 'loss', type: { dtype: 'float32', shape: [] } });
+    const wrt = ['conv', 'scale', 'bias', 'w', 'x'];
+    const built = buildGradients(graph, { loss: 'loss', wrt });
+    expect(built.graph.typeOf(built.gradients.x!)?.shape).toEqual(['N', 2, 4, 5]);
+    expect(built.graph.nodes.some((node) => node.opType === 'Shape')).toBe(true);
+    for (const batch of [2, 3]) {
+      const x = new Tensor('float32', [batch, 2, 4, 5], seededValues([batch, 2, 4, 5], 21 + batch));
+      const result = await checkGradients(graph, { backend, loss: 'loss', wrt, feeds: { x } });
+      for (const value of result.values) expect(Math.max(...value.numeric.map(Math.abs)), value.name).toBeGreaterThan(1e-3);
+      expect(result.maxRelativeError).toBeLessThan(TOLERANCE);
+    }
+  });
+});
+
+describe('ConvTranspose gradients against finite differences', () => {
+  const convTranspose = (input: number[], weight: number[], attributes: Record<string, AttributeInput>, bias = true): Promise<GradientCheckResult> =>
+    check(
+      'ConvTranspose',
+      [
+        { name: 'x', shape: input },
+        { name: 'w', shape: weight, initializer: true },
+        ...(bias ? [{ name: 'bias', shape: [weight[1]! * ((attributes.group as number | undefined) ?? 1)], initializer: true }] : []),
+      ],
+      attributes,
+    );
+
+  it('plain 3x3 with bias, and stride 2 with pads and output_padding', async () => {
+    await convTranspose([2, 3, 4, 4], [3, 2, 3, 3], {});
+    await convTranspose([1, 2, 4, 5], [2, 3, 3, 3], { strides: [2, 2], pads: [1, 1, 1, 1], output_padding: [1, 0] });
+    await convTranspose([1, 2, 3, 3], [2, 2, 4, 4], { strides: [2, 2], pads: [1, 1, 1, 1] }, false);
+  });
+
+  it('dilations with strides and output_padding, asymmetric kernel and pads', async () => {
+    await convTranspose([1, 2, 4, 4], [2, 3, 3, 2], { dilations: [2, 2], pads: [1, 0, 2, 1] });
+    await convTranspose([1, 2, 4, 4], [2, 2, 3, 3], { dilations: [2, 2], strides: [2, 3], output_padding: [1, 2] }, false);
+  });
+
+  it('groups 2 and depthwise with stride 2', async () => {
+    await convTranspose([2, 4, 3, 3], [4, 3, 3, 3], { group: 2, strides: [2, 2], pads: [1, 1, 1, 1], output_padding: [1, 1] });
+    await convTranspose([1, 4, 4, 4], [4, 1, 3, 3], { group: 4, strides: [2, 1], pads: [1, 1, 1, 1] });
+  });
+
+  it('output_shape, auto_pad SAME_UPPER and SAME_LOWER, and a 1-D transposed convolution', async () => {
+    await convTranspose([1, 2, 3, 3], [2, 2, 3, 3], { strides: [2, 2], output_shape: [6, 7] });
+    await convTranspose([1, 2, 3, 3], [2, 2, 4, 4], { strides: [2, 2], auto_pad: 'SAME_UPPER' });
+    await convTranspose([1, 2, 3, 4], [2, 2, 3, 3], { strides: [2, 2], auto_pad: 'SAME_UPPER' });
+    await convTranspose([1, 2, 3, 3], [2, 2, 3, 3], { strides: [2, 2], auto_pad: 'SAME_LOWER' }, false);
+    await convTranspose([2, 3, 5], [3, 2, 3], { strides: [2], pads: [1, 0] });
+  });
+});
+
+describe('LayerNormalization and InstanceNormalization gradients against finite differences', () => {
+  it('LayerNormalization over the last axis and over the last two, with and without B and saved statistics', async () => {
+    const scale = (shape: number[]): OperandSpec => ({ name: 'scale', shape, initializer: true, values: seededValues(shape, 41, positive) });
+    const bias = (shape: number[]): OperandSpec => ({ name: 'bias', shape, initializer: true });
+    await check('LayerNormalization', [{ name: 'x', shape: [2, 3, 4] }, scale([4]), bias([4])]);
+    await check('LayerNormalization', [{ name: 'x', shape: [2, 3, 4] }, scale([3, 4]), bias([3, 4])], { axis: 1, epsilon: attr.float(1e-3) }, {}, 17, { outputs: ['y', 'mean', 'inverse_std'] });
+    await check('LayerNormalization', [{ name: 'x', shape: [3, 5] }, scale([5])], { axis: -1 });
+  });
+
+  it('InstanceNormalization on [N, C, H, W] and [N, C, L]', async () => {
+    const parameters: OperandSpec[] = [
+      { name: 'scale', shape: [3], initializer: true, values: seededValues([3], 41, positive) },
+      { name: 'bias', shape: [3], initializer: true },
+    ];
+    await check('InstanceNormalization', [{ name: 'x', shape: [2, 3, 3, 4] }, ...parameters], { epsilon: attr.float(1e-3) });
+    await check('InstanceNormalization', [{ name: 'x', shape: [2, 3, 5] }, ...parameters]);
+  });
+});
+
+describe('Resize and Upsample gradients against finite differences', () => {
+  const floats = (values: number[]): Tensor => new Tensor('float32', [values.length], new Float32Array(values));
+  const empty = (): Tensor => new Tensor('float32', [0], new Float32Array(0));
+  const resize = (shape: number[], attributes: Record<string, AttributeInput>, scales?: number[], sizes?: number[], opset = 17): Promise<GradientCheckResult> =>
+    check(
+      'Resize',
+      [
+        { name: 'x', shape },
+        { name: 'roi', shape: [0], fixed: empty() },
+        { name: 'scales', shape: [scales?.length ?? 0], fixed: scales ? floats(scales) : empty() },
+        ...(sizes ? [{ name: 'sizes', shape: [sizes.length], fixed: Tensor.int64(sizes) }] : []),
+      ],
+      attributes,
+      {},
+      opset,
+    );
+
+  it('nearest as PyTorch exports it (asymmetric, floor): integer and fractional scales, and sizes', async () => {
+    const pytorch = { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' };
+    await resize([2, 2, 3, 4], pytorch, [1, 1, 2, 2]);
+    await resize([1, 2, 4, 5], pytorch, [1, 1, 1.5, 0.5]);
+    await resize([1, 2, 3, 3], pytorch, undefined, [1, 2, 7, 5]);
+  });
+
+  it('nearest with half_pixel and every nearest_mode, and on the channel axis', async () => {
+    for (const nearest_mode of ['round_prefer_floor', 'round_prefer_ceil', 'floor', 'ceil']) {
+      await resize([1, 2, 4, 3], { mode: 'nearest', nearest_mode }, [1, 1, 1.75, 2.5]);
+    }
+    await resize([1, 3, 2, 2], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric' }, [1, 2, 1, 1]);
+  });
+
+  it('linear with half_pixel, pytorch_half_pixel, align_corners and asymmetric, up and down', async () => {
+    for (const coordinate_transformation_mode of ['half_pixel', 'pytorch_half_pixel', 'align_corners', 'asymmetric']) {
+      await resize([1, 2, 3, 4], { mode: 'linear', coordinate_transformation_mode }, [1, 1, 2, 1.5]);
+      await resize([1, 2, 6, 5], { mode: 'linear', coordinate_transformation_mode }, undefined, [1, 2, 3, 1]);
+    }
+  });
+
+  it('axes (opset 18), Resize-10 and Upsample-9', async () => {
+    await check(
+      'Resize',
+      [{ name: 'x', shape: [1, 2, 3, 4] }, { name: 'roi', shape: [0], fixed: empty() }, { name: 'scales', shape: [2], fixed: floats([2, 0.5]) }],
+      { mode: 'linear', axes: [3, 2] },
+      {},
+      18,
+    );
+    await check('Resize', [{ name: 'x', shape: [1, 2, 3, 3] }, { name: 'scales', shape: [4], fixed: floats([1, 1, 2, 3]) }], { mode: 'nearest' }, {}, 10);
+    await check('Upsample', [{ name: 'x', shape: [1, 2, 3, 3] }, { name: 'scales', shape: [4], fixed: floats([1, 1, 2, 2]) }], { mode: 'linear' }, {}, 9);
+  });
+
+  it('refuses cubic and tf_crop_and_resize, naming the node and the mode', () => {
+    const graphWith = (attributes: Record<string, AttributeInput>): Graph =>
+      singleOp('Resize', [{ name: 'x', shape: [1, 1, 3, 3] }, { name: 'roi', shape: [0], fixed: empty() }, { name: 'scales', shape: [4], fixed: floats([1, 1, 2, 2]) }], attributes).graph;
+    const cubic = catchRazorError(() => buildGradients(graphWith({ mode: 'cubic' }), { loss: 'y', wrt: ['x'] }));
+    expect(cubic.code).toBe('RAZOR_UNSUPPORTED_OP');
+    expect(cubic.message).toMatch(/node 'resize' \(Resize\).*mode 'cubic'/);
+    const crop = catchRazorError(() => buildGradients(graphWith({ mode: 'linear', coordinate_transformation_mode: 'tf_crop_and_resize' }), { loss: 'y', wrt: ['x'] }));
+    expect(crop.message).toMatch(/node 'resize' \(Resize\).*'tf_crop_and_resize'/);
+  });
+});
+
+describe('Tile and ScatterElements gradients against finite differences', () => {
+  it('Tile with repeats on several axes', async () => {
+    await check('Tile', [{ name: 'x', shape: [2, 3] }], {}, { repeats: [2, 3] });
+    await check('Tile', [{ name: 'x', shape: [2, 1, 3] }], {}, { repeats: [1, 4, 1] });
+  });
+
+  it('ScatterElements without reduction and with add: data and updates', async () => {
+    const indices = Tensor.int64([0, 2, 1, 3, 0, 1]);
+    const shaped = new Tensor('int64', [2, 3], indices.data);
+    await check('ScatterElements', [{ name: 'data', shape: [2, 4] }, { name: 'indices', shape: [2, 3], fixed: shaped }, { name: 'updates', shape: [2, 3] }], { axis: 1 });
+    const repeated = new Tensor('int64', [2, 3], Tensor.int64([0, 2, 0, 3, 3, 1]).data);
+    await check('ScatterElements', [{ name: 'data', shape: [2, 4] }, { name: 'indices', shape: [2, 3], fixed: repeated }, { name: 'updates', shape: [2, 3] }], { axis: 1, reduction: 'add' });
+  });
+
+  it('GatherElements with repeated indices', async () => {
+    const repeated = new Tensor('int64', [3, 2], Tensor.int64([0, 2, 1, 1, 2, 0]).data);
+    await check('GatherElements', [{ name: 'data', shape: [3, 3] }, { name: 'indices', shape: [3, 2], fixed: repeated }], { axis: 0 });
   });
 });

@@ -1,4 +1,4 @@
-import type { DType } from '../ir/dtype.js';
+import { dtypeToOnnx, type DType } from '../ir/dtype.js';
 import type { AttributeInput, Shape, TensorType } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import type { GradientContext } from '../ops/registry.js';
@@ -108,4 +108,30 @@ export function normalizeAxes(ctx: GradientContext, axes: readonly number[], ran
     if (axis < -rank || axis >= rank) ctx.fail(`axis ${axis} is out of range for rank ${rank}`);
     return axis < 0 ? axis + rank : axis;
   });
+}
+
+/** The floating-point dtype a rule computes in: output 0's, else input 0's. */
+export function valueDtype(ctx: GradientContext): DType {
+  return ctx.outputType(0)?.dtype ?? ctx.inputType(0)?.dtype ?? 'float32';
+}
+
+/**
+ * 1 / (the number of elements of input `index` over `axes`), as a rank-0 value of `dtype`:
+ * a constant when those sizes are static, else computed at run time from Shape (a symbolic
+ * batch axis among the averaged ones), so mean-based gradients need no static batch.
+ */
+export function reciprocalCount(ctx: GradientContext, index: number, axes: readonly number[], dtype: DType): string {
+  const shape = requireInputType(ctx, index).shape;
+  const sizes = axes.map((axis) => shape[axis]);
+  if (sizes.every((dim): dim is number => typeof dim === 'number')) {
+    return scalarConstant(ctx, 1 / sizes.reduce((product, dim) => product * dim, 1), dtype);
+  }
+  const dims = emitOp(ctx, 'Gather', [emitOp(ctx, 'Shape', [ctx.inputs[index]!]), int64Constant(ctx, axes)], { axis: 0 });
+  const count = ctx.opset >= 18 ? emitOp(ctx, 'ReduceProd', [dims], { keepdims: 0 }) : emitOp(ctx, 'ReduceProd', [dims], { axes: [0], keepdims: 0 });
+  return emitOp(ctx, 'Reciprocal', [emitOp(ctx, 'Cast', [count], { to: dtypeToOnnx(dtype) })]);
+}
+
+/** `value` broadcast to the runtime shape of input `index`. */
+export function expandToInput(ctx: GradientContext, value: string, index: number): string {
+  return emitOp(ctx, 'Expand', [value, shapeOfInput(ctx, index)]);
 }

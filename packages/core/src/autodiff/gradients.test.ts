@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { Graph } from '../ir/graph.js';
+import { Graph, type Dim } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { defaultRegistry } from '../ops/builtin.js';
 import { catchRazorError } from '../testing/razor-errors.js';
 import { buildGradients } from './gradients.js';
 
-function input(graph: Graph, name: string, shape: number[]): void {
+function input(graph: Graph, name: string, shape: Dim[]): void {
   graph.inputs.push({ name, type: { dtype: 'float32', shape } });
 }
 
@@ -57,8 +57,8 @@ describe('buildGradients', () => {
     graph.addNode({ opType: 'Mul', inputs: ['x', 'weight'], outputs: ['product'] });
     graph.addNode({ opType: 'Shape', inputs: ['product'], outputs: ['shape'] });
     graph.addNode({ opType: 'Reshape', inputs: ['product', 'shape'], outputs: ['same'] });
-    // Sin has no gradient rule, but nothing from the parameter flows through it.
-    graph.addNode({ opType: 'Sin', inputs: ['x'], outputs: ['sine'] });
+    // Round has no gradient rule, but nothing from the parameter flows through it.
+    graph.addNode({ opType: 'Round', inputs: ['x'], outputs: ['sine'] });
     graph.addNode({ opType: 'Add', inputs: ['same', 'sine'], outputs: ['sum'] });
     graph.addNode({ opType: 'ReduceMean', inputs: ['sum'], outputs: ['loss'], attributes: { keepdims: 0 } });
     graph.outputs.push({ name: 'loss', type: { dtype: 'float32', shape: [] } });
@@ -66,20 +66,20 @@ describe('buildGradients', () => {
     const { graph: result, gradients } = buildGradients(graph, { loss: 'loss', wrt: ['weight'] });
     expect(result.typeOf(gradients.weight!)).toEqual({ dtype: 'float32', shape: [2, 6] });
     const added = result.nodes.slice(graph.nodes.length);
-    expect(added.some((node) => node.opType === 'Sin' || node.name.startsWith('sin'))).toBe(false);
+    expect(added.some((node) => node.opType === 'Round' || node.name.startsWith('round'))).toBe(false);
     expect(added.filter((node) => node.opType === 'Sum')).toHaveLength(0);
   });
 
   it('fails naming the node when a gradient must flow through an op without a rule', () => {
-    const graph = new Graph('sine');
+    const graph = new Graph('rounded');
     input(graph, 'x', [3]);
-    graph.addNode({ opType: 'Sin', inputs: ['x'], outputs: ['sine'], name: 'wave' });
+    graph.addNode({ opType: 'Round', inputs: ['x'], outputs: ['sine'], name: 'wave' });
     graph.addNode({ opType: 'ReduceSum', inputs: ['sine'], outputs: ['loss'], attributes: { keepdims: 0 } });
     graph.outputs.push({ name: 'loss', type: { dtype: 'float32', shape: [] } });
 
     const error = catchRazorError(() => buildGradients(graph, { loss: 'loss', wrt: ['x'] }));
     expect(error.code).toBe('RAZOR_UNSUPPORTED_OP');
-    expect(error.message).toMatch(/node 'wave' \(Sin\).*no gradient rule exists for Sin/);
+    expect(error.message).toMatch(/node 'wave' \(Round\).*no gradient rule exists for Round/);
   });
 
   it('gives a zero gradient to a parameter the loss does not read, and rejects unknown names', () => {
@@ -97,11 +97,54 @@ describe('buildGradients', () => {
   });
 
   it('registers gradient rules on the built-in definitions only for the ops that have one', () => {
-    expect(defaultRegistry.find('Conv')?.gradient).toBeTypeOf('function');
-    expect(defaultRegistry.find('Softmax')?.gradient).toBeTypeOf('function');
-    expect(defaultRegistry.find('Sin')?.gradient).toBeUndefined();
-    // ReduceProd shares no definition with ReduceSum, so it stays without a rule.
-    expect(defaultRegistry.find('ReduceMax')?.gradient).toBeTypeOf('function');
-    expect(defaultRegistry.find('ReduceProd')?.gradient).toBeUndefined();
+    for (const opType of ['Conv', 'ConvTranspose', 'Softmax', 'LayerNormalization', 'Resize', 'Upsample', 'Gelu', 'ReduceProd', 'ReduceMax']) {
+      expect(defaultRegistry.find(opType)?.gradient, opType).toBeTypeOf('function');
+    }
+    expect(defaultRegistry.find('Round')?.gradient).toBeUndefined();
+  });
+
+  it('leaves without a rule only ops whose outputs are integers, booleans, shapes or piecewise constants, quantization and fused losses', () => {
+    const withoutRule = defaultRegistry
+      .list()
+      .filter(({ domain, opType }) => defaultRegistry.find(opType, domain)?.gradient === undefined)
+      .map(({ opType }) => opType)
+      .sort();
+    expect(withoutRule).toEqual(
+      [
+        ...['And', 'Or', 'Xor', 'Not', 'Equal', 'Greater', 'GreaterOrEqual', 'Less', 'LessOrEqual', 'IsNaN'],
+        ...['ArgMax', 'ArgMin', 'NonZero', 'Shape', 'Size', 'Range', 'Constant', 'ConstantOfShape'],
+        ...['Ceil', 'Floor', 'Round', 'Sign', 'Hardmax'],
+        ...['QuantizeLinear', 'DequantizeLinear'],
+        ...['LpPool', 'GlobalLpPool', 'NegativeLogLikelihoodLoss', 'SoftmaxCrossEntropyLoss'],
+      ].sort(),
+    );
+  });
+
+  it('takes the count of a mean over a symbolic batch from Shape at run time', () => {
+    const graph = new Graph('mean');
+    input(graph, 'x', ['N', 3]);
+    graph.addNode({ opType: 'ReduceMean', inputs: ['x'], outputs: ['loss'], attributes: { keepdims: 0 }, name: 'mean' });
+    graph.outputs.push({ name: 'loss', type: { dtype: 'float32', shape: [] } });
+    const { graph: result, gradients } = buildGradients(graph, { loss: 'loss', wrt: ['x'] });
+    expect(opTypes(result, 1)).toEqual(['Unsqueeze', 'Shape', 'Expand', 'Shape', 'Gather', 'ReduceProd', 'Cast', 'Reciprocal', 'Mul', 'Identity']);
+    expect(result.typeOf(gradients.x!)).toEqual({ dtype: 'float32', shape: ['N', 3] });
+  });
+
+  it('sums 2x nearest upsampling back in blocks, and interpolates other resizes by MatMul', () => {
+    const build = (attributes: Record<string, string>): string[] => {
+      const graph = new Graph('resize');
+      graph.opsetImports.set('', 17);
+      input(graph, 'x', [1, 2, 3, 4]);
+      graph.initializers.set('roi', Tensor.float32([0], []));
+      graph.initializers.set('scales', Tensor.float32([4], [1, 1, 2, 2]));
+      graph.addNode({ opType: 'Resize', inputs: ['x', 'roi', 'scales'], outputs: ['y'], attributes, name: 'resize' });
+      graph.addNode({ opType: 'ReduceSum', inputs: ['y'], outputs: ['loss'], attributes: { keepdims: 0 } });
+      graph.outputs.push({ name: 'loss', type: { dtype: 'float32', shape: [] } });
+      const { graph: result, gradients } = buildGradients(graph, { loss: 'loss', wrt: ['x'] });
+      expect(result.typeOf(gradients.x!)).toEqual({ dtype: 'float32', shape: [1, 2, 3, 4] });
+      return opTypes(result, 2).filter((opType) => opType !== 'Unsqueeze' && opType !== 'Expand' && opType !== 'Identity');
+    };
+    expect(build({ mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' })).toEqual(['Reshape', 'ReduceSum']);
+    expect(build({ mode: 'linear', coordinate_transformation_mode: 'pytorch_half_pixel' })).toEqual(['MatMul', 'MatMul']);
   });
 });

@@ -10,8 +10,18 @@ import { failNoGradientRule } from './rules/gradient-rule.js';
 
 /** Options of `buildGradients`. */
 export interface BuildGradientsOptions {
-  /** The value to differentiate; its gradient is seeded with ones of its shape (a scalar loss in practice). */
-  loss: string;
+  /**
+   * The value to differentiate; its gradient is seeded with ones of its shape (a scalar loss
+   * in practice). Optional when `seeds` is given.
+   */
+  loss?: string;
+  /**
+   * Vector-Jacobian products: seeds the gradient of each named value with the value named
+   * beside it (`{ logits: 'logits_grad_in' }`), so the gradients computed are those of
+   * Σ <seed, value>. A seed name that is not yet a value of the graph becomes a graph input
+   * typed like the value it seeds. With `loss` too, the loss's ones are added to the seeds.
+   */
+  seeds?: Readonly<Record<string, string>>;
   /** Initializers or graph inputs to differentiate with respect to (float tensors). */
   wrt: readonly string[];
   /** The op definitions whose gradient rules are used; `defaultRegistry` when omitted. */
@@ -31,7 +41,7 @@ export interface GradientGraph {
 
 /**
  * Reverse-mode automatic differentiation over the IR. Walks the graph backwards from
- * `loss`, asking each node's gradient rule for standard ONNX nodes that compute its input
+ * `loss` (and the `seeds`' values), asking each node's gradient rule for standard ONNX nodes that compute its input
  * gradients; gradients of values read more than once are summed (Sum), non-differentiable
  * inputs are skipped, and nodes with no path from a `wrt` value are left alone. A `wrt`
  * value the loss does not depend on gets a zero gradient. Fails with RAZOR_UNSUPPORTED_OP
@@ -42,12 +52,29 @@ export function buildGradients(source: Graph, options: BuildGradientsOptions): G
   const graph = source.clone();
   const { constants } = inferShapes(graph, { registry });
   const defined = graph.definedValues();
-  if (!defined.has(options.loss)) {
-    fail(ErrorCodes.INVALID_ARGUMENT, `loss '${options.loss}' is not a value of graph '${graph.name}'; pass the name of a node output`);
+  const seeds = Object.entries(options.seeds ?? {});
+  if (options.loss === undefined && seeds.length === 0) {
+    fail(ErrorCodes.INVALID_ARGUMENT, `buildGradients on graph '${graph.name}' needs a 'loss' or at least one entry in 'seeds'`);
   }
-  const lossType = graph.typeOf(options.loss);
-  if (lossType !== undefined && !isFloatDType(lossType.dtype)) {
-    fail(ErrorCodes.INVALID_ARGUMENT, `loss '${options.loss}' is ${lossType.dtype}; differentiate a floating-point value`);
+  const differentiated = [...(options.loss === undefined ? [] : [options.loss]), ...seeds.map(([value]) => value)];
+  for (const value of differentiated) {
+    const role = value === options.loss ? 'loss' : 'seeded value';
+    if (!defined.has(value)) {
+      fail(ErrorCodes.INVALID_ARGUMENT, `${role} '${value}' is not a value of graph '${graph.name}'; pass the name of a node output`);
+    }
+    const type = graph.typeOf(value);
+    if (type !== undefined && !isFloatDType(type.dtype)) {
+      fail(ErrorCodes.INVALID_ARGUMENT, `${role} '${value}' is ${type.dtype}; differentiate a floating-point value`);
+    }
+  }
+  for (const [value, seed] of seeds) {
+    if (defined.has(seed)) continue;
+    const type = graph.typeOf(value);
+    if (type === undefined) {
+      fail(ErrorCodes.INVALID_ARGUMENT, `seeded value '${value}' of graph '${graph.name}' has no known type, so its seed '${seed}' cannot become an input; declare the seed as a graph input`);
+    }
+    graph.inputs.push({ name: seed, type: { dtype: type.dtype, ...(type.shape ? { shape: [...type.shape] } : {}) } });
+    defined.add(seed);
   }
   for (const name of options.wrt) {
     if (!graph.initializers.has(name) && !graph.isInput(name)) {
@@ -88,7 +115,8 @@ export function buildGradients(source: Graph, options: BuildGradientsOptions): G
     return total;
   };
 
-  addContribution(options.loss, seedGradient(graph, options.loss));
+  if (options.loss !== undefined) addContribution(options.loss, seedGradient(graph, options.loss));
+  for (const [value, seed] of seeds) addContribution(value, seed);
 
   for (let position = order.length - 1; position >= 0; position--) {
     const node = order[position]!;

@@ -1,11 +1,18 @@
 import type { OpDefinition } from '../../ops/registry.js';
+import { smoothActivationGradients } from './activation-gradients.js';
 import { convGradients } from './conv-gradients.js';
+import { convTransposeGradients } from './conv-transpose-gradients.js';
 import { activationGradients, elementwiseGradients } from './elementwise-gradients.js';
 import { failNoGradientRule, type GradientRule } from './gradient-rule.js';
+import { mathGradients } from './math-gradients.js';
 import { matrixGradients } from './matrix-gradients.js';
 import { normalizationGradients } from './normalization-gradients.js';
 import { poolGradients } from './pool-gradients.js';
 import { reduceGradients } from './reduce-gradients.js';
+import { repeatGradients } from './repeat-gradients.js';
+import { resizeGradients } from './resize-gradients.js';
+import { sampleNormalizationGradients } from './sample-normalization-gradients.js';
+import { scatterGradients } from './scatter-gradients.js';
 import { shapeGradients } from './shape-gradients.js';
 
 /** Gradient rules of the default-domain ops razor differentiates, by op type. */
@@ -18,6 +25,13 @@ export const gradientRules: Readonly<Record<string, GradientRule>> = {
   ...convGradients,
   ...normalizationGradients,
   ...poolGradients,
+  ...smoothActivationGradients,
+  ...mathGradients,
+  ...convTransposeGradients,
+  ...sampleNormalizationGradients,
+  ...resizeGradients,
+  ...repeatGradients,
+  ...scatterGradients,
 };
 
 /**

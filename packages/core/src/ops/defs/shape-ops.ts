@@ -765,6 +765,24 @@ const scatterElements: OpDefinition = {
   },
 };
 
+/**
+ * GatherElements: data's elements at `indices` along `axis`; the output has the indices'
+ * shape and data's type. Emitted by the ScatterElements gradient rule.
+ */
+const gatherElements: OpDefinition = {
+  opType: 'GatherElements',
+  infer(ctx) {
+    const data = ctx.requireInput(0);
+    const indices = ctx.requireInput(1);
+    if (!isIntegerDType(indices.dtype)) ctx.fail(`indices must be int32 or int64, not ${indices.dtype}`);
+    if (data.shape && indices.shape && data.shape.length !== indices.shape.length) {
+      ctx.fail(`indices have rank ${indices.shape.length} but data has rank ${data.shape.length}; they must match`);
+    }
+    if (data.shape) normalizeAxis(getInt(ctx.node, 'axis', 0), data.shape.length, ctx.fail);
+    return { types: [{ dtype: data.dtype, ...(indices.shape ? { shape: [...indices.shape] } : {}) }] };
+  },
+};
+
 // ---------------------------------------------------------------------------
 // Shape, Size, Constant, ConstantOfShape, Range, Cast.
 
@@ -1233,6 +1251,7 @@ export const shapeOps: OpDefinition[] = [
   slice,
   gather,
   scatterElements,
+  gatherElements,
   shapeOp,
   size,
   constant,
