@@ -43,6 +43,8 @@ export const ErrorCodes = {
   NON_FINITE: 'RAZOR_NON_FINITE',
   /** A checkpoint does not fit the model or optimizer it is loaded into, or is not a razor checkpoint. */
   INVALID_CHECKPOINT: 'RAZOR_INVALID_CHECKPOINT',
+  /** An object used out of order: a tape's backward before any forward or run twice, a released cache or session. */
+  INVALID_STATE: 'RAZOR_INVALID_STATE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -151,3 +151,12 @@ export type { TrainerOptions, TrainerProgress, TrainerEvents, Evaluation, EpochR
 export type { OptimizerOverrides } from './train/optimizers.js';
 export { parameterInitializers, parameterSource } from './ops/parameters.js';
 export type { ParameterSource } from './ops/parameters.js';
+// Training: segments and the tape (networks whose path changes between steps, e.g. NAS supernets).
+export { Segment, createSegment } from './train/segment.js';
+export type { SegmentOptions, CompiledSegment, SegmentBackward } from './train/segment.js';
+export { Tape, TapeValue, TapeGradients } from './train/tape.js';
+export type { TapeOptions } from './train/tape.js';
+export { SegmentOptimizer } from './train/segment-optimizer.js';
+export type { SegmentOptimizerOptions } from './train/segment-optimizer.js';
+export { SessionCache } from './train/session-cache.js';
+export type { SessionCacheStats, SessionTarget } from './train/session-cache.js';
