@@ -405,6 +405,31 @@ describe('activation, selection and shape gradients against finite differences',
     gradient.forEach((value, index) => expect(value).toBeCloseTo(mask[index] ? r[index]! / 0.75 : 0, 5));
   });
 
+  it('Dropout in training mode without a mask output gets one (imported graphs, zoo models)', async () => {
+    const graph = new Graph('dropout-no-mask');
+    graph.opsetImports.set('', 17);
+    graph.inputs.push({ name: 'x', type: { dtype: 'float32', shape: [8, 16] } }, { name: 'r', type: { dtype: 'float32', shape: [8, 16] } });
+    graph.initializers.set('ratio', scalar(0.25));
+    graph.initializers.set('training', Tensor.from('bool', [], [true]));
+    graph.addNode({ opType: 'Dropout', inputs: ['x', 'ratio', 'training'], outputs: ['y'] });
+    graph.addNode({ opType: 'Mul', inputs: ['y', 'r'], outputs: ['weighted'] });
+    graph.addNode({ opType: 'ReduceSum', inputs: ['weighted'], outputs: ['loss'], attributes: { keepdims: 0 } });
+    graph.outputs.push({ name: 'loss', type: { dtype: 'float32', shape: [] } }, { name: 'y', type: { dtype: 'float32', shape: [8, 16] } });
+    const built = buildGradients(graph, { loss: 'loss', wrt: ['x'] });
+    expect(graph.nodes[0]!.outputs).toEqual(['y']);
+    const session = await backend.createSession(built.graph);
+    const r = seededValues([8, 16], 5);
+    const x = seededValues([8, 16], 3).map((value) => value + (value >= 0 ? 0.1 : -0.1));
+    const result = await session.run({ x: new Tensor('float32', [8, 16], x), r: new Tensor('float32', [8, 16], r) }, ['y', built.gradients.x!]);
+    await session.release();
+    const y = result.y!.toFloat32();
+    const gradient = result[built.gradients.x!]!.toFloat32();
+    const kept = y.filter((value) => value !== 0).length;
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThan(y.length);
+    gradient.forEach((value, index) => expect(value).toBeCloseTo(y[index] !== 0 ? r[index]! / 0.75 : 0, 5));
+  });
+
   it('Cast between float widths', async () => {
     const graph = new Graph('cast');
     graph.opsetImports.set('', 17);

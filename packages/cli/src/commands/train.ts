@@ -177,19 +177,24 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     const log = { config, status, progress: trainer.progress, history: trainer.history };
     await writeFileAtomically(logPath, new TextEncoder().encode(`${JSON.stringify(log, null, 2)}\n`), 'the training log');
   };
+  // The log is rewritten after every epoch, so an interrupted run still leaves its history.
+  let logWrites: Promise<void> = Promise.resolve();
   trainer.on('epochEnd', (record) => {
     bar?.finish();
     io.stdout.write(`${describeRecord(record, record.epochs)}\n`);
+    logWrites = logWrites.then(() => writeLog('running'));
   });
   try {
     await trainer.fit({ train: trainLoader, eval: testLoader, epochs: config.epochs, checkpoint });
   } catch (error) {
     bar?.finish();
+    await logWrites.catch(() => undefined);
     await writeLog(RazorError.isInstance(error) ? `stopped: ${error.message}` : 'stopped');
     throw error;
   } finally {
     await trainer.release();
   }
+  await logWrites;
   await writeLog('complete');
   const model = trainer.exportInference();
   model.model.producerName = 'razor';

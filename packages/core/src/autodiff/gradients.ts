@@ -50,6 +50,7 @@ export interface GradientGraph {
 export function buildGradients(source: Graph, options: BuildGradientsOptions): GradientGraph {
   const registry = options.registry ?? defaultRegistry;
   const graph = source.clone();
+  addDropoutMasks(graph);
   const { constants } = inferShapes(graph, { registry });
   const defined = graph.definedValues();
   const seeds = Object.entries(options.seeds ?? {});
@@ -209,4 +210,29 @@ function gradientContext(
       return fail(ErrorCodes.UNSUPPORTED_OP, `cannot build the gradient of node '${node.name}' (${node.opType}): ${message}`);
     },
   };
+}
+
+/**
+ * Training-mode Dropout's gradient needs the mask the forward pass drew: a Dropout with a
+ * constant true training_mode and no mask output gets one.
+ */
+function addDropoutMasks(graph: Graph): void {
+  let changed = false;
+  for (const node of graph.nodes) {
+    if (node.opType !== 'Dropout' || (node.domain ?? '') !== '' || (node.outputs[1] ?? '') !== '' || graph.opset() < 12) continue;
+    const training = node.inputs[2];
+    if (training === undefined || training === '') continue;
+    const constant = graph.initializers.get(training) ?? constantNodeValue(graph, training);
+    if (constant === undefined || constant.size !== 1 || constant.numberAt(0) === 0) continue;
+    node.outputs[1] = graph.uniqueName(`${node.outputs[0]}_mask`);
+    changed = true;
+  }
+  if (changed) graph.invalidate();
+}
+
+function constantNodeValue(graph: Graph, value: string): Tensor | undefined {
+  const producer = graph.producer(value);
+  if (producer?.opType !== 'Constant') return undefined;
+  const attribute = producer.attributes.get('value');
+  return attribute?.type === 'tensor' ? attribute.value : undefined;
 }
