@@ -24,6 +24,12 @@ export const TRAIN_DATASETS = ['mnist', 'fashion-mnist'] as const;
 export type TrainDatasetName = (typeof TRAIN_DATASETS)[number];
 
 /** Per-dataset normalisation (mean, std of the training pixels in [0, 1]). */
+/**
+ * The metadata_props key under which `razor train` records how the model's inputs were prepared:
+ * JSON `{ "dataset": "mnist", "mean": 0.1307, "std": 0.3081 }` (x ↦ (x − mean) / std on pixels in [0, 1]).
+ */
+export const PREPROCESSING_METADATA = 'razor.preprocessing';
+
 export const DATASET_STATISTICS: Record<TrainDatasetName, { mean: number; std: number }> = {
   mnist: { mean: 0.1307, std: 0.3081 },
   'fashion-mnist': { mean: 0.286, std: 0.353 },

@@ -47,6 +47,7 @@ describe('razor train', () => {
 
     // The written model runs on onnxruntime with any batch size.
     const model = await loadOnnx(join(scratch, 'lenet.json.onnx'));
+    expect(JSON.parse(model.model.metadata.get('razor.preprocessing')!)).toEqual({ dataset: 'mnist', mean: 0.1307, std: 0.3081 });
     const session = await createOnnxruntimeBackend().createSession(model);
     const output = (await session.run({ input: new Tensor('float32', [3, 1, 28, 28]) })).output!;
     expect(output.shape).toEqual([3, 10]);

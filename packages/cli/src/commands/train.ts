@@ -27,7 +27,7 @@ import type { Command } from '../command.js';
 import { formatCount, formatPercent } from '../format-units.js';
 import { loadModelFile } from '../load-model.js';
 import { ProgressBar } from '../progress-bar.js';
-import { DATASET_STATISTICS, configOptimizer, configSchedule, loadTrainConfig, type TrainConfig } from '../train-config.js';
+import { DATASET_STATISTICS, PREPROCESSING_METADATA, configOptimizer, configSchedule, loadTrainConfig, type TrainConfig } from '../train-config.js';
 
 const help = `Usage: razor train <config.json|config.ts|config.mjs> [options]
 
@@ -199,6 +199,8 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const model = trainer.exportInference();
   model.model.producerName = 'razor';
   model.model.docString = `razor train ${config.model} on ${config.dataset}`;
+  // How inputs were prepared, so later steps (razor quantize --calib/--eval) feed the model the same way.
+  model.model.metadata.set(PREPROCESSING_METADATA, JSON.stringify({ dataset: config.dataset, ...DATASET_STATISTICS[config.dataset] }));
   await saveOnnx(model, config.out);
   const final = trainer.history.at(-1);
   io.stdout.write(
