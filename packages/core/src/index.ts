@@ -148,6 +148,8 @@ export { isTrainingBatchNorm, toInferenceForm, toTrainingForm } from './train/in
 export { ClassificationMetrics } from './train/metrics.js';
 export { Trainer } from './train/trainer.js';
 export type { TrainerOptions, TrainerProgress, TrainerEvents, Evaluation, EpochRecord, FitOptions } from './train/trainer.js';
+export { evaluateClassifier } from './train/evaluate.js';
+export type { EvaluateClassifierOptions } from './train/evaluate.js';
 export type { OptimizerOverrides } from './train/optimizers.js';
 export { parameterInitializers, parameterSource } from './ops/parameters.js';
 export type { ParameterSource } from './ops/parameters.js';

@@ -9,6 +9,7 @@ import { eliminateDeadCode } from '../passes/dead-code.js';
 import { toInferenceForm } from './inference-form.js';
 import { crossEntropyLoss, type CrossEntropyOptions } from './losses.js';
 import { ClassificationMetrics } from './metrics.js';
+import { evaluateClassifier, type Evaluation } from './evaluate.js';
 import type { Optimizer } from './optimizers.js';
 import type { LearningRateSchedule } from './schedules.js';
 import { buildTrainStep, type ParameterGroup, type ParameterSelector, type TrainStep } from './train-step.js';
@@ -53,12 +54,7 @@ export interface TrainerProgress {
 }
 
 /** Loss and accuracies (fractions in [0, 1]) over a set of samples. */
-export interface Evaluation {
-  loss: number;
-  top1: number;
-  top5: number;
-  samples: number;
-}
+export type { Evaluation } from './evaluate.js';
 
 /** One line of the training history: an epoch's figures. */
 export interface EpochRecord {
@@ -351,20 +347,12 @@ export class Trainer {
     const inputs = new Set(this.evalGraph.inputs.map((entry) => entry.name));
     const weights: Record<string, Tensor> = {};
     for (const [name, tensor] of [...Object.entries(this.parameters), ...Object.entries(this.state)]) if (inputs.has(name)) weights[name] = tensor;
-    const metrics = new ClassificationMetrics();
-    for await (const batch of data.epoch(0)) {
-      let images = batch.images;
-      const rows = images.shape[0]!;
-      if (typeof fixedBatch === 'number' && rows !== fixedBatch) {
-        if (rows > fixedBatch) fail(ErrorCodes.SHAPE_MISMATCH, `Trainer.evaluate: batches of ${rows} do not fit the graph's fixed batch ${fixedBatch}; evaluate with batchSize ${fixedBatch}`);
-        const padded = new Float32Array((fixedBatch * images.size) / rows);
-        padded.set(images.data as Float32Array);
-        images = new Tensor('float32', [fixedBatch, ...images.shape.slice(1)], padded);
-      }
-      const result = await this.evalSession.run({ ...weights, [this.input]: images }, [this.output]);
-      metrics.add(result[this.output]!, batch.labels, rows);
-    }
-    return metrics.result();
+    return evaluateClassifier(this.evalSession, data.epoch(0), {
+      input: this.input,
+      output: this.output,
+      extraFeeds: weights,
+      ...(typeof fixedBatch === 'number' ? { fixedBatch } : {}),
+    });
   }
 
   /**
