@@ -19,7 +19,7 @@ function run(command, args, cwd) {
 }
 
 const tarballs = {};
-for (const name of ['core', 'ops', 'backend-onnxruntime', 'cli']) {
+for (const name of ['core', 'ops', 'backend-onnxruntime', 'quant', 'cli']) {
   run('pnpm', ['pack', '--pack-destination', work], join(root, 'packages', name));
 }
 for (const file of readdirSync(work)) {
@@ -32,7 +32,8 @@ const cases = [
   { name: 'core', install: ['core'], script: 'smoke-core.mjs' },
   { name: 'ops', install: ['core', 'ops'], script: 'smoke-ops.mjs' },
   { name: 'backend-onnxruntime', install: ['core', 'backend-onnxruntime'], script: 'smoke-backend-onnxruntime.mjs' },
-  { name: 'cli', install: ['core', 'ops', 'backend-onnxruntime', 'cli'], script: 'smoke-cli.mjs' },
+  { name: 'quant', install: ['core', 'backend-onnxruntime', 'quant'], script: 'smoke-quant.mjs' },
+  { name: 'cli', install: ['core', 'ops', 'backend-onnxruntime', 'quant', 'cli'], script: 'smoke-cli.mjs' },
 ];
 
 let failed = 0;

@@ -7,13 +7,14 @@ import { inspectCommand } from './commands/inspect.js';
 import { optimizeCommand } from './commands/optimize.js';
 import { runCommand } from './commands/run.js';
 import { trainCommand } from './commands/train.js';
+import { quantizeCommand } from './commands/quantize.js';
 import { benchCommand } from './commands/bench.js';
 import { zooCommand } from './commands/zoo.js';
 import { oneLine } from './one-line.js';
 import { UsageError } from './usage-error.js';
 
 /** Every `razor` subcommand, in the order the help lists them. */
-export const commands: readonly Command[] = [inspectCommand, runCommand, zooCommand, exportCommand, optimizeCommand, trainCommand, benchCommand];
+export const commands: readonly Command[] = [inspectCommand, runCommand, zooCommand, exportCommand, optimizeCommand, trainCommand, quantizeCommand, benchCommand];
 
 /** The version of @razor/cli, from its package.json. */
 export function cliVersion(): string {

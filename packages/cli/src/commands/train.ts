@@ -60,7 +60,8 @@ Options:
   -h, --help        show this help
 
 Example:
-  razor train examples/train-resnet20-fashion-mnist/config.json
+  razor train examples/train/resnet20-fashion-mnist.json
+  razor train examples/train/lenet5-mnist.json --resume
 `;
 
 function loadDataset(config: TrainConfig, split: 'train' | 'test'): Dataset {

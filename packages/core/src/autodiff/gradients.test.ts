@@ -114,7 +114,9 @@ describe('buildGradients', () => {
         ...['And', 'Or', 'Xor', 'Not', 'Equal', 'Greater', 'GreaterOrEqual', 'Less', 'LessOrEqual', 'IsNaN'],
         ...['ArgMax', 'ArgMin', 'NonZero', 'Shape', 'Size', 'Range', 'Constant', 'ConstantOfShape'],
         ...['Ceil', 'Floor', 'Round', 'Sign', 'Hardmax'],
-        ...['QuantizeLinear', 'DequantizeLinear'],
+        ...['QuantizeLinear', 'DequantizeLinear', 'DynamicQuantizeLinear', 'ConvInteger', 'MatMulInteger', 'QLinearConv', 'QLinearMatMul'],
+        ...['QLinearAdd', 'QLinearMul', 'QLinearGlobalAveragePool', 'QLinearAveragePool', 'QLinearConcat', 'QLinearSigmoid', 'QLinearLeakyRelu'],
+        ...['QGemm', 'MatMulIntegerToFloat', 'DynamicQuantizeMatMul'],
         ...['LpPool', 'GlobalLpPool', 'NegativeLogLikelihoodLoss', 'SoftmaxCrossEntropyLoss'],
       ].sort(),
     );
