@@ -2,6 +2,8 @@
 //   io:        load, shape inference and save of a ResNet-50 ONNX file (~100 MB), with peak memory
 //   inference: onnxruntime throughput of the zoo models, side by side with PyTorch CPU on the same
 //              model, batch, input and thread count (when /usr/bin/python3 has torch)
+//   train:     training-step throughput against PyTorch, training-graph build times, memory
+//   quant:     int8 quantization of the models `razor train` wrote (examples/train/runs/)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
@@ -11,6 +13,7 @@ import { cpus } from 'node:os';
 import { Tensor, buildTrainStep, crossEntropyLoss, inferShapes, loadOnnx, randomInputs, saveOnnx, sgd } from '../../packages/core/src/index.ts';
 import { createModel, toGraph } from '../../packages/ops/src/index.ts';
 import { createOnnxruntimeBackend } from '../../packages/backend-onnxruntime/src/index.ts';
+import { quantBenchmark } from './quant.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -327,6 +330,7 @@ async function main(): Promise<void> {
   if (values.suite === 'all' || values.suite === 'io') sections.push(await ioBenchmark());
   if (values.suite === 'all' || values.suite === 'inference') sections.push(await inferenceBenchmark());
   if (values.suite === 'all' || values.suite === 'train') sections.push(await trainBenchmark());
+  if (values.suite === 'all' || values.suite === 'quant') sections.push(await quantBenchmark(createOnnxruntimeBackend(), join(root, 'examples/train/runs'), threads));
   console.log(sections.join('\n\n'));
 }
 

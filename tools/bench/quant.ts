@@ -1,0 +1,98 @@
+// The quantization benchmark: models trained by `razor train` quantized with several settings;
+// top-1 on the whole test split, onnxruntime CPU latency at batch 1 and 32, file size, each
+// against the float model. Run: `pnpm bench --suite quant` after training the models.
+import { existsSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import {
+  DataLoader,
+  evaluateClassifier,
+  loadFashionMnist,
+  loadMnist,
+  loadOnnx,
+  measureLatency,
+  transforms,
+  writeOnnx,
+  type Backend,
+  type Graph,
+} from '../../packages/core/src/index.ts';
+import { datasetFeeds, quantizeStatic, type QuantizeStaticOptions } from '../../packages/quant/src/index.ts';
+
+interface Variant {
+  name: string;
+  options: Partial<QuantizeStaticOptions>;
+}
+
+const VARIANTS: readonly Variant[] = [
+  { name: 'QDQ, minmax, per-tensor, 7-bit weights (default)', options: {} },
+  { name: 'QDQ, minmax, per-channel, 7-bit weights', options: { perChannel: true } },
+  { name: 'QDQ, percentile, per-tensor, 7-bit weights', options: { method: 'percentile' } },
+  { name: 'QDQ, entropy, per-tensor, 7-bit weights', options: { method: 'entropy' } },
+  { name: 'QOperator, minmax, per-tensor, 7-bit weights', options: { format: 'qoperator' } },
+  { name: 'QDQ, minmax, per-tensor, 8-bit weights (U8S8 overflow on AVX2)', options: { weights: { type: 'int8', symmetric: true } } },
+];
+
+interface Figures {
+  top1: number;
+  batch1: number;
+  batch32: number;
+  bytes: number;
+}
+
+async function figures(graph: Graph, backend: Backend, loader: DataLoader, threads: number): Promise<Figures> {
+  const input = graph.inputs[0]!;
+  const session = await backend.createSession(graph, { threads });
+  const accuracy = await evaluateClassifier(session, loader.epoch(0), { input: input.name, output: graph.outputs[0]!.name });
+  await session.release();
+  const latency = async (batch: number): Promise<number> => {
+    const shape = input.type!.shape!.map((dim, axis) => (axis === 0 ? batch : (dim as number)));
+    return (await measureLatency(graph, backend, { inputShapes: { [input.name]: shape }, runs: batch === 1 ? 200 : 30, warmup: 5, threads })).medianMs;
+  };
+  return { top1: accuracy.top1 * 100, batch1: await latency(1), batch32: await latency(32), bytes: writeOnnx(graph).byteLength };
+}
+
+/** Markdown section with one table per trained model found under `runs`. */
+export async function quantBenchmark(backend: Backend, runs: string, threads: number): Promise<string> {
+  const models = [
+    { file: join(runs, 'resnet20-fashion-mnist.onnx'), config: 'examples/train/resnet20-fashion-mnist.json' },
+    { file: join(runs, 'mobilenetv2-fashion-mnist.onnx'), config: 'examples/train/mobilenetv2-fashion-mnist.json' },
+  ];
+  const sections: string[] = [
+    `Post-training quantization (\`quantizeStatic\`, 512 calibration images from the training split), ${threads} threads; top-1 on the whole test split; median latency on onnxruntime CPU (optimization level all); ratios against the float model.`,
+  ];
+  for (const model of models) {
+    if (!existsSync(model.file)) {
+      sections.push(`${relative(process.cwd(), model.file)}: not found; train it first with \`pnpm razor train ${model.config}\`.`);
+      continue;
+    }
+    const graph = await loadOnnx(model.file);
+    const preprocessing = JSON.parse(graph.model.metadata.get('razor.preprocessing') ?? '{}') as { dataset?: string; mean?: number; std?: number };
+    const load = preprocessing.dataset === 'mnist' ? loadMnist : loadFashionMnist;
+    const transform = transforms.normalize(preprocessing.mean ?? 0.286, preprocessing.std ?? 0.353);
+    const test = new DataLoader(load({ split: 'test' }), { batchSize: 100, transform });
+    const calibration = load({ split: 'train', limit: 512 });
+    const float = await figures(graph, backend, test, threads);
+    const rows = [`| float | ${float.top1.toFixed(2)}% | | ${float.batch1.toFixed(2)} ms | | ${float.batch32.toFixed(2)} ms | | ${(float.bytes / 1024).toFixed(0)} kB | |`];
+    for (const variant of VARIANTS) {
+      const result = await quantizeStatic(graph, {
+        backend,
+        calibration: datasetFeeds(calibration, { input: graph.inputs[0]!.name, batchSize: 32, transform }),
+        sessionOptions: { threads },
+        ...variant.options,
+      });
+      const int8 = await figures(result.graph, backend, test, threads);
+      rows.push(
+        `| ${variant.name} | ${int8.top1.toFixed(2)}% | ${(int8.top1 - float.top1).toFixed(2)} | ${int8.batch1.toFixed(2)} ms | ${(int8.batch1 / float.batch1).toFixed(2)}× | ${int8.batch32.toFixed(2)} ms | ${(int8.batch32 / float.batch32).toFixed(2)}× | ${(int8.bytes / 1024).toFixed(0)} kB | ${(int8.bytes / float.bytes).toFixed(2)}× |`,
+      );
+    }
+    sections.push(
+      [
+        `${model.file.split('/').at(-1)}:`,
+        '',
+        '| variant | top-1 | change | batch 1 | ratio | batch 32 | ratio | file | ratio |',
+        '|---|---|---|---|---|---|---|---|---|',
+        ...rows,
+      ].join('\n'),
+    );
+  }
+  return sections.join('\n\n');
+}
