@@ -124,15 +124,21 @@ function weightGradient(ctx: GradientContext, window: ResolvedWindow, channels: 
   return emitOp(ctx, 'Reshape', [reduceSum(ctx, product, [0], false), shape]);
 }
 
+/** The static shapes a convolution's gradient needs: X's spatial axes and channels, W's kernel, Y's spatial axes. */
+export function convOperandShapes(ctx: GradientContext) {
+  const inputType = requireInputType(ctx, 0);
+  const weightType = requireInputType(ctx, 1);
+  const outputType = requireOutputType(ctx, 0);
+  const spatial = requireStaticShape(ctx, inputType.shape.slice(2), `the spatial axes of input X ('${ctx.inputs[0]!}')`);
+  const [channels] = requireStaticShape(ctx, inputType.shape.slice(1, 2), `the channel axis of input X ('${ctx.inputs[0]!}')`);
+  const kernel = requireStaticShape(ctx, weightType.shape.slice(2), `the kernel of weight W ('${ctx.inputs[1]!}')`);
+  const outputSpatial = requireStaticShape(ctx, outputType.shape.slice(2), `the spatial axes of output Y ('${ctx.outputs[0]!}')`);
+  return { inputType, weightType, outputType, spatial, channels: channels!, kernel, outputSpatial };
+}
+
 export const convGradients: Record<string, GradientRule> = {
   Conv(ctx) {
-    const inputType = requireInputType(ctx, 0);
-    const weightType = requireInputType(ctx, 1);
-    const outputType = requireOutputType(ctx, 0);
-    const spatial = requireStaticShape(ctx, inputType.shape.slice(2), `the spatial axes of input X ('${ctx.inputs[0]!}')`);
-    const [channels] = requireStaticShape(ctx, inputType.shape.slice(1, 2), `the channel axis of input X ('${ctx.inputs[0]!}')`);
-    const kernel = requireStaticShape(ctx, weightType.shape.slice(2), `the kernel of weight W ('${ctx.inputs[1]!}')`);
-    const outputSpatial = requireStaticShape(ctx, outputType.shape.slice(2), `the spatial axes of output Y ('${ctx.outputs[0]!}')`);
+    const { inputType, weightType, spatial, channels, kernel, outputSpatial } = convOperandShapes(ctx);
     const group = getInt(ctx.node, 'group', 1);
     const [outputChannels] = requireStaticShape(ctx, weightType.shape.slice(0, 1), `the output channels of weight W ('${ctx.inputs[1]!}')`);
     const window = resolveWindow(ctx, spatial, outputSpatial, kernel);

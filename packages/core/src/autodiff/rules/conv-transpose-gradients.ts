@@ -2,8 +2,9 @@ import { getInt, getInts, getString } from '../../ir/graph.js';
 import { Tensor } from '../../ir/tensor.js';
 import type { GradientContext } from '../../ops/registry.js';
 import { readWindowAttributes } from '../../ops/defs/window-shape.js';
-import { emitOp, int64Constant, reduceSum, requireInputType, requireOutputType, requireStaticShape } from '../gradient-helpers.js';
+import { emitOp, int64Constant, reduceSum, requireInputType, requireStaticShape } from '../gradient-helpers.js';
 import { outputGradient } from './elementwise-gradients.js';
+import { convOperandShapes } from './conv-gradients.js';
 import type { GradientRule } from './gradient-rule.js';
 
 /** The adjoint Conv of a ConvTranspose: the window that maps Y's positions onto X's. */
@@ -90,13 +91,7 @@ function weightGradient(ctx: GradientContext, window: AdjointWindow, spatial: re
  * change O), and dW correlates X with the windows of dY.
  */
 function convTranspose(ctx: GradientContext): (string | undefined)[] {
-  const inputType = requireInputType(ctx, 0);
-  const weightType = requireInputType(ctx, 1);
-  const outputType = requireOutputType(ctx, 0);
-  const spatial = requireStaticShape(ctx, inputType.shape.slice(2), `the spatial axes of input X ('${ctx.inputs[0]!}')`);
-  const [channels] = requireStaticShape(ctx, inputType.shape.slice(1, 2), `the channel axis of input X ('${ctx.inputs[0]!}')`);
-  const kernel = requireStaticShape(ctx, weightType.shape.slice(2), `the kernel of weight W ('${ctx.inputs[1]!}')`);
-  const outputSpatial = requireStaticShape(ctx, outputType.shape.slice(2), `the spatial axes of output Y ('${ctx.outputs[0]!}')`);
+  const { outputType, spatial, channels, kernel, outputSpatial } = convOperandShapes(ctx);
   const [outputChannels] = requireStaticShape(ctx, outputType.shape.slice(1, 2), `the channel axis of output Y ('${ctx.outputs[0]!}')`);
   const group = getInt(ctx.node, 'group', 1);
   const window = adjointWindow(ctx, spatial, outputSpatial, kernel);
