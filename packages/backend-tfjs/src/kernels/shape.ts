@@ -1,0 +1,3 @@
+import type { KernelTable } from '../kernel.js';
+
+export const shapeKernels: KernelTable = {};
