@@ -1,7 +1,8 @@
 // The quantization benchmark: models trained by `razor train` quantized with several settings;
 // top-1 on the whole test split, onnxruntime CPU latency at batch 1 and 32, file size, each
 // against the float model. Run: `pnpm bench --suite quant` after training the models.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import {
   DataLoader,
@@ -32,6 +33,8 @@ const VARIANTS: readonly Variant[] = [
 ];
 
 interface Figures {
+  /** Float compute nodes left in onnxruntime's optimized graph (for int8 models: QDQ groups it did not fuse). */
+  unfused: string[];
   top1: number;
   batch1: number;
   batch32: number;
@@ -40,14 +43,20 @@ interface Figures {
 
 async function figures(graph: Graph, backend: Backend, loader: DataLoader, threads: number): Promise<Figures> {
   const input = graph.inputs[0]!;
-  const session = await backend.createSession(graph, { threads });
+  const folder = mkdtempSync(join(tmpdir(), 'razor-quant-bench-'));
+  const optimizedModelPath = join(folder, 'optimized.onnx');
+  const session = await backend.createSession(graph, { threads, optimizedModelPath });
+  const optimized = await loadOnnx(optimizedModelPath);
+  rmSync(folder, { recursive: true, force: true });
+  const floatOps = new Set(['Conv', 'FusedConv', 'Gemm', 'FusedGemm', 'MatMul', 'Add', 'GlobalAveragePool', 'AveragePool', 'Relu', 'Clip']);
+  const unfused = optimized.nodes.filter((node) => floatOps.has(node.opType)).map((node) => `${node.opType} ${node.name}`);
   const accuracy = await evaluateClassifier(session, loader.epoch(0), { input: input.name, output: graph.outputs[0]!.name });
   await session.release();
   const latency = async (batch: number): Promise<number> => {
     const shape = input.type!.shape!.map((dim, axis) => (axis === 0 ? batch : (dim as number)));
     return (await measureLatency(graph, backend, { inputShapes: { [input.name]: shape }, runs: batch === 1 ? 200 : 30, warmup: 5, threads })).medianMs;
   };
-  return { top1: accuracy.top1 * 100, batch1: await latency(1), batch32: await latency(32), bytes: writeOnnx(graph).byteLength };
+  return { unfused, top1: accuracy.top1 * 100, batch1: await latency(1), batch32: await latency(32), bytes: writeOnnx(graph).byteLength };
 }
 
 /** Markdown section with one table per trained model found under `runs`. */
@@ -71,7 +80,8 @@ export async function quantBenchmark(backend: Backend, runs: string, threads: nu
     const test = new DataLoader(load({ split: 'test' }), { batchSize: 100, transform });
     const calibration = load({ split: 'train', limit: 512 });
     const float = await figures(graph, backend, test, threads);
-    const rows = [`| float | ${float.top1.toFixed(2)}% | | ${float.batch1.toFixed(2)} ms | | ${float.batch32.toFixed(2)} ms | | ${(float.bytes / 1024).toFixed(0)} kB | |`];
+    const rows = [`| float | ${float.top1.toFixed(2)}% | | ${float.batch1.toFixed(2)} ms | | ${float.batch32.toFixed(2)} ms | | ${(float.bytes / 1024).toFixed(0)} kB | | |`];
+    const notes: string[] = [];
     for (const variant of VARIANTS) {
       const result = await quantizeStatic(graph, {
         backend,
@@ -81,16 +91,18 @@ export async function quantBenchmark(backend: Backend, runs: string, threads: nu
       });
       const int8 = await figures(result.graph, backend, test, threads);
       rows.push(
-        `| ${variant.name} | ${int8.top1.toFixed(2)}% | ${(int8.top1 - float.top1).toFixed(2)} | ${int8.batch1.toFixed(2)} ms | ${(int8.batch1 / float.batch1).toFixed(2)}× | ${int8.batch32.toFixed(2)} ms | ${(int8.batch32 / float.batch32).toFixed(2)}× | ${(int8.bytes / 1024).toFixed(0)} kB | ${(int8.bytes / float.bytes).toFixed(2)}× |`,
+        `| ${variant.name} | ${int8.top1.toFixed(2)}% | ${(int8.top1 - float.top1).toFixed(2)} | ${int8.batch1.toFixed(2)} ms | ${(int8.batch1 / float.batch1).toFixed(2)}× | ${int8.batch32.toFixed(2)} ms | ${(int8.batch32 / float.batch32).toFixed(2)}× | ${(int8.bytes / 1024).toFixed(0)} kB | ${(int8.bytes / float.bytes).toFixed(2)}× | ${int8.unfused.length === 0 ? 'all' : `${int8.unfused.length} float ops left`} |`,
       );
+      if (int8.unfused.length > 0) notes.push(`${variant.name}: onnxruntime left ${int8.unfused.slice(0, 8).join(', ')}${int8.unfused.length > 8 ? ', …' : ''} in float.`);
     }
     sections.push(
       [
         `${model.file.split('/').at(-1)}:`,
         '',
-        '| variant | top-1 | change | batch 1 | ratio | batch 32 | ratio | file | ratio |',
-        '|---|---|---|---|---|---|---|---|---|',
+        '| variant | top-1 | change | batch 1 | ratio | batch 32 | ratio | file | ratio | QDQ groups fused |',
+        '|---|---|---|---|---|---|---|---|---|---|',
         ...rows,
+        ...(notes.length > 0 ? ['', ...notes] : []),
       ].join('\n'),
     );
   }

@@ -14,6 +14,7 @@ import { Tensor, buildTrainStep, crossEntropyLoss, inferShapes, loadOnnx, random
 import { createModel, toGraph } from '../../packages/ops/src/index.ts';
 import { createOnnxruntimeBackend } from '../../packages/backend-onnxruntime/src/index.ts';
 import { quantBenchmark } from './quant.ts';
+import { tfjsBenchmark } from './tfjs.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -331,6 +332,7 @@ async function main(): Promise<void> {
   if (values.suite === 'all' || values.suite === 'inference') sections.push(await inferenceBenchmark());
   if (values.suite === 'all' || values.suite === 'train') sections.push(await trainBenchmark());
   if (values.suite === 'all' || values.suite === 'quant') sections.push(await quantBenchmark(createOnnxruntimeBackend(), join(root, 'examples/train/runs'), threads));
+  if (values.suite === 'all' || values.suite === 'tfjs') sections.push(await tfjsBenchmark(createOnnxruntimeBackend(), threads, Number(values.seconds)));
   console.log(sections.join('\n\n'));
 }
 

@@ -40,6 +40,13 @@ export interface BackendConformanceOptions {
   tolerance?: { relative: number; absolute: number };
   /** Per-test timeout in milliseconds. */
   timeout?: number;
+  /**
+   * The integers the engine computes with. 'int64' (default): int64 tensors carry their full
+   * range. 'int32': the engine computes integers in 32 bits (TensorFlow.js); the integer cases then
+   * use values within the int32 range, and a feed beyond it must be refused with
+   * RAZOR_UNSUPPORTED_DTYPE naming the input, never wrapped silently.
+   */
+  integers?: 'int64' | 'int32';
 }
 
 /** What a case expects for one output: dtype, shape and values (numbers, or bigints for 64-bit integers). */
@@ -312,13 +319,14 @@ function shapeCases(): ConformanceCase[] {
   return cases;
 }
 
-function dtypeCases(): ConformanceCase[] {
+function dtypeCases(integers: 'int64' | 'int32'): ConformanceCase[] {
+  const wide = integers === 'int64';
   return [
     {
       name: 'int64, bool, float16 and float32 round-trip through Identity',
       build() {
         const graph = newGraph('dtypes');
-        const int64 = Tensor.from('int64', [2, 3], [0n, -1n, 2n ** 40n + 3n, -(2n ** 62n), 9007199254740993n, 7n]);
+        const int64 = Tensor.from('int64', [2, 3], wide ? [0n, -1n, 2n ** 40n + 3n, -(2n ** 62n), 9007199254740993n, 7n] : [0n, -1n, 2n ** 31n - 1n, -(2n ** 31n), 65537n, 7n]);
         const bool = Tensor.from('bool', [5], [1, 0, 0, 1, 1]);
         const float16 = new Tensor('float16', [2, 2], Uint16Array.from([0x3c00, 0xc000, 0x7bff, 0x0001]));
         const float32 = Tensor.float32([3], [1.5, -2.25, 3.4028234663852886e38]);
@@ -334,11 +342,11 @@ function dtypeCases(): ConformanceCase[] {
       },
     },
     {
-      name: 'int64 Add beyond 32 bits and bool Not',
+      name: wide ? 'int64 Add beyond 32 bits and bool Not' : 'int64 Add within 32 bits and bool Not',
       build() {
         const graph = newGraph('integer_math');
-        const a = Tensor.from('int64', [3], [2n ** 40n, -5n, 123456789012n]);
-        const b = Tensor.from('int64', [3], [1n, 2n ** 33n, -123456789012n]);
+        const a = Tensor.from('int64', [3], wide ? [2n ** 40n, -5n, 123456789012n] : [2n ** 30n, -5n, 1234567890n]);
+        const b = Tensor.from('int64', [3], wide ? [1n, 2n ** 33n, -123456789012n] : [1n, 2n ** 29n, -1234567890n]);
         const flags = Tensor.from('bool', [3], [1, 0, 1]);
         addInput(graph, 'a', 'int64', [3]);
         addInput(graph, 'b', 'int64', [3]);
@@ -351,7 +359,7 @@ function dtypeCases(): ConformanceCase[] {
           graph,
           feeds: { a, b, flags },
           expected: {
-            sum: { dtype: 'int64', shape: [3], values: BigInt64Array.from([2n ** 40n + 1n, 2n ** 33n - 5n, 0n]) },
+            sum: { dtype: 'int64', shape: [3], values: BigInt64Array.from(wide ? [2n ** 40n + 1n, 2n ** 33n - 5n, 0n] : [2n ** 30n + 1n, 2n ** 29n - 5n, 0n]) },
             inverted: { dtype: 'bool', shape: [3], values: [0, 1, 0] },
           },
         };
@@ -459,7 +467,7 @@ export function defineBackendConformanceSuite(
     });
 
     describe('operators against reference code', () => {
-      const cases = [...convCases(), ...normalizationAndActivationCases(), ...arithmeticCases(), ...poolingAndReductionCases(), ...shapeCases(), ...dtypeCases()];
+      const cases = [...convCases(), ...normalizationAndActivationCases(), ...arithmeticCases(), ...poolingAndReductionCases(), ...shapeCases(), ...dtypeCases(options.integers ?? 'int64')];
       for (const testCase of cases) {
         it(testCase.name, async () => {
           const { graph, feeds, expected, fetches } = testCase.build();
@@ -538,6 +546,24 @@ export function defineBackendConformanceSuite(
           expect(RazorError.isInstance(unknown)).toBe(true);
         });
       }, timeout);
+
+      if (options.integers === 'int32') {
+        it('refuses an int64 feed beyond the int32 range with RAZOR_UNSUPPORTED_DTYPE naming the input', async () => {
+          const graph = newGraph('wide_integers');
+          addInput(graph, 'wide', 'int64', [2]);
+          node(graph, 'Identity', ['wide'], ['same']);
+          addOutput(graph, 'same', 'int64', [2]);
+          await withSession(graph, async (session) => {
+            const error = await session.run({ wide: Tensor.from('int64', [2], [1n, 2n ** 40n]) }).then(
+              () => undefined,
+              (thrown: unknown) => thrown,
+            );
+            expect(RazorError.isInstance(error)).toBe(true);
+            expect((error as RazorError).code).toBe('RAZOR_UNSUPPORTED_DTYPE');
+            expect((error as RazorError).message.includes("'wide'")).toBe(true);
+          });
+        }, timeout);
+      }
     });
 
     const directory = options.fixturesDirectory ?? defaultModelFixturesDirectory();
