@@ -50,7 +50,7 @@ export async function expectMatchesOnnxruntime(graph: Graph, feeds: Record<strin
       for (let index = 0; index < wantValues.length; index++) {
         const allowed = tolerance.absolute + tolerance.relative * Math.abs(wantValues[index]!);
         const difference = Math.abs(gotValues[index]! - wantValues[index]!);
-        const bad = Number.isNaN(wantValues[index]!) ? !Number.isNaN(gotValues[index]!) : !(difference <= allowed);
+        const bad = Number.isNaN(wantValues[index]!) ? !Number.isNaN(gotValues[index]!) : !(gotValues[index] === wantValues[index] || difference <= allowed);
         if (bad && (worst < 0 || difference - allowed > worstExcess)) {
           worst = index;
           worstExcess = difference - allowed;

@@ -1,6 +1,6 @@
 import { Tensor } from '@razor/core';
-import { describe, it } from 'vitest';
-import { expectMatchesOnnxruntime, seeded, singleOp } from '../__fixtures__/compare.js';
+import { describe, expect, it } from 'vitest';
+import { expectMatchesOnnxruntime, seeded, singleOp, tfjsBackend } from '../__fixtures__/compare.js';
 
 const x = seeded([2, 3, 4], 1, 3);
 const positive = Tensor.float32([2, 3, 4], x.toFloat32().map((value) => Math.abs(value) + 0.1));
@@ -66,6 +66,17 @@ describe('elementwise kernels match onnxruntime', () => {
     await expectMatchesOnnxruntime(...(Object.values(singleOp('Clip', [x, undefined, { initializer: Tensor.scalar('float32', 0.5) }])) as [never, never]));
     const condition = Tensor.from('bool', [3, 1], [1, 0, 1]);
     await expectMatchesOnnxruntime(...(Object.values(singleOp('Where', [condition, x, { initializer: Tensor.scalar('float32', 9) }])) as [never, never]));
+    const left = Tensor.from('bool', [4], [1, 1, 0, 0]);
+    const right = Tensor.from('bool', [4], [0, 0, 1, 1]);
+    const choose = Tensor.from('bool', [4], [1, 0, 1, 0]);
+    // onnxruntime has no bool Where kernel: the expected selection is written out.
+    for (const engine of ['cpu', 'wasm']) {
+      const session = await tfjsBackend.createSession(singleOp('Where', [choose, left, right]).graph, { executionProviders: [engine] });
+      const { y0 } = await session.run({ x0: choose, x1: left, x2: right });
+      await session.release();
+      expect(y0!.dtype).toBe('bool');
+      expect(y0!.toNumbers(), engine).toEqual([1, 0, 0, 1]);
+    }
     await expectMatchesOnnxruntime(...(Object.values(singleOp('PRelu', [x, { initializer: Tensor.float32([3, 1], [0.1, 0.2, 0.3]) }])) as [never, never]));
     const p = Tensor.from('bool', [4], [0, 0, 1, 1]);
     const q = Tensor.from('bool', [4], [0, 1, 0, 1]);

@@ -82,6 +82,11 @@ function where(ctx: KernelContext): TfValue {
   const b = ctx.input(2).tensor;
   const shape = broadcastShape(condition.shape, a.tensor.shape, b.shape);
   const fit = (tensor: TfTensor): TfTensor => (tensor.shape.length === shape.length && tensor.shape.every((dim, axis) => dim === shape[axis]) ? tensor : tf.broadcastTo(tensor, shape));
+  if (a.tensor.dtype === 'bool') {
+    // tfjs wasm selects bool operands wrongly: select their int32 twins and compare back.
+    const selected = tf.where(fit(condition) as never, fit(tf.cast(a.tensor, 'int32')), fit(tf.cast(b, 'int32')));
+    return same(a, tf.notEqual(selected, 0));
+  }
   return same(a, tf.where(fit(condition) as never, fit(a.tensor), fit(b)));
 }
 

@@ -19,20 +19,18 @@ const axesInputSince: Record<string, number> = {
 };
 
 /**
- * The axes a Reduce* node reduces, sorted and non-negative, or undefined when the node is an
- * identity (empty axes with noop_with_empty_axes = 1). Empty axes otherwise mean every axis.
+ * The axes a Reduce* node reduces, sorted and non-negative. Empty axes mean every axis, or none
+ * with noop_with_empty_axes = 1 (onnxruntime then still applies the per-element part of
+ * ReduceL1, ReduceL2, ReduceLogSum and ReduceSumSquare, as a reduction over no axes does).
  */
-function reductionAxes(ctx: KernelContext, rank: number): number[] | undefined {
+function reductionAxes(ctx: KernelContext, rank: number): number[] {
   const opType = ctx.node.opType;
   let axes: number[];
   if (ctx.opset >= axesInputSince[opType]!) {
     if (ctx.node.attributes.has('axes')) ctx.invalid(`${opType} takes its axes as input 1 since opset ${axesInputSince[opType]}, not as an attribute; move the axes to an int64 input`);
     axes = ctx.has(1) ? ctx.ints(1) : [];
   } else axes = ctx.intList('axes', []);
-  if (axes.length === 0) {
-    if (ctx.int('noop_with_empty_axes', 0) !== 0) return undefined;
-    return Array.from({ length: rank }, (_, axis) => axis);
-  }
+  if (axes.length === 0) return ctx.int('noop_with_empty_axes', 0) !== 0 ? [] : Array.from({ length: rank }, (_, axis) => axis);
   const normalized = axes.map((axis) => normalizeAxis(ctx, axis, rank));
   if (new Set(normalized).size !== normalized.length) ctx.invalid(`axes [${axes.join(', ')}] name an axis twice`);
   return normalized.sort((a, b) => a - b);
@@ -75,7 +73,14 @@ const reductions: Record<string, Reduction> = {
   },
   ReduceLogSumExp: {
     float: (tf, x, axes, keepDims) => tf.logSumExp(x, axes, keepDims),
-    integer: (tf, x, axes, keepDims) => tf.logSumExp(tf.cast(x, 'float32'), axes, keepDims),
+    // onnxruntime accumulates exp(x - max) in the integer type: every term but the maxima
+    // truncates to 0, so the result is max + trunc(log(number of maxima)).
+    integer: (tf, x, axes, keepDims) => {
+      const max = tf.max(x, axes, true);
+      const maxima = tf.sum(tf.cast(tf.equal(x, max), 'int32'), axes, keepDims);
+      const logCount = tf.floor(tf.log(tf.cast(maxima, 'float32')));
+      return tf.add(tf.reshape(max, maxima.shape), tf.cast(logCount, 'int32'));
+    },
   },
   ReduceSumSquare: {
     float: (tf, x, axes, keepDims) => tf.sum(tf.square(x), axes, keepDims),
@@ -84,11 +89,14 @@ const reductions: Record<string, Reduction> = {
   },
 };
 
+/** Reductions that are the identity over no axes. */
+const identityWithoutAxes = new Set(['ReduceSum', 'ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceProd']);
+
 /**
  * Reduce*: one tfjs reduction over the axes (attribute, or input 1 from ReduceSum-13 and the
- * others' opset 18). Integer results that the op computes in floating point (mean, L2, log)
- * are truncated toward zero as onnxruntime's are; bool ReduceMax/ReduceMin (opset 20) run on
- * 0/1 integers.
+ * others' opset 18); tfjs reduces nothing over an empty axis list. Integer results that the op
+ * computes in floating point (mean, L2, log) are truncated toward zero as onnxruntime's are;
+ * bool ReduceMax/ReduceMin (opset 20) run on 0/1 integers.
  */
 function reduce(opType: string): Kernel {
   const reduction = reductions[opType]!;
@@ -96,7 +104,7 @@ function reduce(opType: string): Kernel {
     const tf = ctx.tf;
     const x = ctx.input(0);
     const axes = reductionAxes(ctx, x.tensor.rank);
-    if (axes === undefined) return x;
+    if (axes.length === 0 && identityWithoutAxes.has(opType)) return x;
     const keepDims = ctx.int('keepdims', 1) !== 0;
     if (isFloating(x.dtype)) return same(x, reduction.float(tf, x.tensor, axes, keepDims));
     if (x.dtype === 'bool') {
@@ -146,7 +154,8 @@ function alongAxis(tf: Tf, x: TfTensor, axis: number, lastAxis: (x: TfTensor) =>
 }
 
 function hardmaxLastAxis(tf: Tf, x: TfTensor): TfTensor {
-  return tf.oneHot(tf.argMax(x, -1), x.shape[x.rank - 1]!, 1, 0, 'float32');
+  // tfjs wasm's OneHot writes int32 whatever dtype it is asked for: cast instead.
+  return tf.cast(tf.oneHot(tf.argMax(x, -1), x.shape[x.rank - 1]!), 'float32');
 }
 
 type SoftmaxKind = 'Softmax' | 'LogSoftmax' | 'Hardmax';
@@ -169,13 +178,13 @@ function softmaxFamily(opType: SoftmaxKind): Kernel {
     if (!isFloating(x.dtype)) ctx.invalid(`${opType} takes floating-point inputs, not ${x.dtype}`);
     const tensor = x.tensor;
     const lastAxis = (input: TfTensor): TfTensor => lastAxisOps[opType](tf, input);
-    if (tensor.rank === 0) return same(x, lastAxis(tf.reshape(tensor, [1])).reshape([]));
+    if (tensor.rank === 0) return same(x, tf.reshape(lastAxis(tf.reshape(tensor, [1])), []));
     if (ctx.opset < 13) {
       const axis = normalizeAxis(ctx, ctx.int('axis', 1), tensor.rank);
+      if (axis === tensor.rank - 1) return same(x, lastAxis(tensor));
       const rows = tensor.shape.slice(0, axis).reduce((product, dim) => product * dim, 1);
-      const columns = tensor.size / Math.max(rows, 1);
-      if (tensor.rank === 2 && axis === 1) return same(x, lastAxis(tensor));
-      return same(x, tf.reshape(lastAxis(tf.reshape(tensor, [rows, rows === 0 ? 0 : columns])), tensor.shape));
+      const columns = tensor.shape.slice(axis).reduce((product, dim) => product * dim, 1);
+      return same(x, tf.reshape(lastAxis(tf.reshape(tensor, [rows, columns])), tensor.shape));
     }
     const axis = normalizeAxis(ctx, ctx.int('axis', -1), tensor.rank);
     if (opType === 'LogSoftmax' && axis !== tensor.rank - 1 && tensor.shape.slice(axis + 1).some((dim) => dim !== 1)) {
@@ -227,9 +236,8 @@ function negativeLogLikelihood(ctx: KernelContext, logProb: TfTensor, labels: Tf
   const invalid = ignored === undefined ? tf.logicalNot(inRange) : tf.logicalNot(tf.logicalOr(inRange, ignored));
   loss = tf.where(invalid, tf.fill(loss.shape, Number.NaN), loss);
   if (reduction === 'none') return tf.reshape(loss, perElementShape);
-  const total = tf.sum(loss);
-  if (reduction === 'sum') return total;
-  return applied === undefined ? tf.div(total, tf.scalar(batch * spatial)) : tf.div(total, tf.sum(applied));
+  if (reduction === 'sum') return tf.sum(loss);
+  return applied === undefined ? tf.mean(loss) : tf.div(tf.sum(loss), tf.sum(applied));
 }
 
 function lossInputs(ctx: KernelContext): { scores: TfValue; labels: TfValue; weights: TfValue | undefined } {
