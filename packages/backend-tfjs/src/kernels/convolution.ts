@@ -323,15 +323,92 @@ export function transposedConvolutionGeometry(
 }
 
 /**
+ * A 2-D transposed convolution with equal strides s as one stride-1 convolution and a
+ * depth-to-space shuffle ("sub-pixel" form). Output row s·q + a reads input rows q + c − u
+ * through taps r + s·u, where r and c are the remainder and quotient of a + begin pad by s:
+ * every phase a is a small correlation, and all s² phases run as the output channels of one
+ * convolution whose kernel covers their common window, zero where a phase has no tap. About
+ * (⌈k/s⌉·s / k)² of the direct form's products, none of the s² zeros the spread input adds.
+ */
+function subPixelTransposedConvolution(
+  ctx: KernelContext,
+  x: TfTensor,
+  w: TfTensor,
+  bias: TfTensor | undefined,
+  stride: number,
+  begins: readonly number[],
+  outputSpatial: readonly number[],
+): TfTensor {
+  const tf = ctx.tf;
+  const [batch, channels, ...spatial] = x.shape as [number, number, number, number];
+  const [, outputChannels, ...kernel] = w.shape as [number, number, number, number];
+  // Per axis: the common window [low, high] of input offsets, and the tap each (offset, phase) uses.
+  const axes = [0, 1].map((axis) => {
+    const size = kernel[axis]!;
+    const phases = Array.from({ length: stride }, (_, phase) => {
+      const remainder = (phase + begins[axis]!) % stride;
+      const quotient = Math.floor((phase + begins[axis]!) / stride);
+      return { remainder, quotient, taps: Math.max(0, Math.ceil((size - remainder) / stride)) };
+    });
+    const used = phases.filter((phase) => phase.taps > 0);
+    const low = Math.min(...used.map((phase) => phase.quotient - phase.taps + 1));
+    const high = Math.max(...used.map((phase) => phase.quotient));
+    const tap = (offset: number, phase: number): number => {
+      const { remainder, quotient, taps } = phases[phase]!;
+      const step = quotient - (low + offset);
+      return step >= 0 && step < taps ? remainder + stride * step : -1;
+    };
+    const blocks = Math.ceil(outputSpatial[axis]! / stride);
+    return { low, window: high - low + 1, tap, blocks, endPad: blocks - 1 + high - (spatial[axis]! - 1) };
+  });
+  const [rows, columns] = axes as [(typeof axes)[0], (typeof axes)[0]];
+  const taps = kernel[0]! * kernel[1]!;
+  const indices: number[] = [];
+  for (let row = 0; row < rows.window; row++) {
+    for (let column = 0; column < columns.window; column++) {
+      for (let rowPhase = 0; rowPhase < stride; rowPhase++) {
+        for (let columnPhase = 0; columnPhase < stride; columnPhase++) {
+          const rowTap = rows.tap(row, rowPhase);
+          const columnTap = columns.tap(column, columnPhase);
+          indices.push(rowTap >= 0 && columnTap >= 0 ? rowTap * kernel[1]! + columnTap : taps);
+        }
+      }
+    }
+  }
+  // [kh·kw + 1, C, M] (a last tap of zeros), gathered into [Th, Tw, C, s·s·M] in depth-to-space order.
+  const weightTaps = tf.concat([tf.reshape(tf.transpose(w, [2, 3, 0, 1]), [taps, channels, outputChannels]), tf.zeros([1, channels, outputChannels])], 0);
+  const gathered = tf.reshape(tf.gather(weightTaps, tf.tensor1d(indices, 'int32')), [rows.window, columns.window, stride, stride, channels, outputChannels]);
+  const filter = tf.reshape(tf.transpose(gathered, [0, 1, 4, 2, 3, 5]), [rows.window, columns.window, channels, stride * stride * outputChannels]);
+  // Input offsets low ... high around every block: pad (or crop) the input to match.
+  let xh = toChannelsLast(tf, x);
+  const cropBegin = [Math.max(0, rows.low), Math.max(0, columns.low)];
+  const cropEnd = [Math.max(0, -rows.endPad), Math.max(0, -columns.endPad)];
+  if (cropBegin.some((value) => value > 0) || cropEnd.some((value) => value > 0)) {
+    xh = tf.slice(xh, [0, cropBegin[0]!, cropBegin[1]!, 0], [batch, spatial[0]! - cropBegin[0]! - cropEnd[0]!, spatial[1]! - cropBegin[1]! - cropEnd[1]!, channels]);
+  }
+  const pad = [[0, 0], [Math.max(0, -rows.low), Math.max(0, rows.endPad)], [Math.max(0, -columns.low), Math.max(0, columns.endPad)], [0, 0]];
+  const blockBias = bias === undefined ? undefined : tf.tile(bias, [stride * stride]);
+  const blocks =
+    blockBias === undefined
+      ? tf.conv2d(xh as never, filter as never, 1, pad as never)
+      : tf.fused.conv2d({ x: xh as never, filter: filter as never, strides: 1, pad: pad as never, bias: blockBias });
+  let y = tf.depthToSpace(blocks as never, stride) as TfTensor;
+  if (rows.blocks * stride > outputSpatial[0]! || columns.blocks * stride > outputSpatial[1]!) {
+    y = tf.slice(y, [0, 0, 0, 0], [batch, outputSpatial[0]!, outputSpatial[1]!, outputChannels]);
+  }
+  return toChannelsFirst(tf, y);
+}
+
+/**
  * An ONNX ConvTranspose on tfjs tensors in ONNX layout: x [N, C, ...], w [C, M/group, k...],
  * optional bias [M], with pads already resolved (`transposedConvolutionGeometry`); returns
  * [N, M, ...outputSpatial].
  *
- * The general form: x spread out by the strides (zeros between its elements), padded by
- * span − 1 − pad (cropped where that is negative), convolved at stride 1 with the flipped
- * weights, their channel axes swapped per group. tfjs's own conv2dTranspose serves 2-D,
- * ungrouped, undilated cases except on wasm, whose Conv2DBackpropInput is a plain loop: there
- * the spread-out convolution on XNNPACK is about twice as fast.
+ * 2-D, ungrouped and undilated, tfjs's own conv2dTranspose serves every engine but wasm,
+ * whose Conv2DBackpropInput is a plain loop; there equal strides take the sub-pixel form on
+ * XNNPACK (about twice as fast). Otherwise the general form: x spread out by the strides
+ * (zeros between its elements), padded by span − 1 − pad (cropped where that is negative),
+ * convolved at stride 1 with the flipped weights, their channel axes swapped per group.
  */
 export function transposedConvolution(
   ctx: KernelContext,
@@ -382,6 +459,11 @@ export function transposedConvolution(
       if (bias !== undefined) y = tf.add(y, bias);
       return toChannelsFirst(tf, y);
     }
+  }
+
+  const [strideHeight, strideWidth] = attributes.strides as [number, number];
+  if (rank === 2 && group === 1 && !dilated && strideHeight > 1 && strideHeight === strideWidth) {
+    return subPixelTransposedConvolution(ctx, x, w, bias, strideHeight, pads.slice(0, 2), outputSpatial);
   }
 
   // The spread-out input: stride − 1 zeros between elements along every axis.

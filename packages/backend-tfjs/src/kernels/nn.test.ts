@@ -59,6 +59,7 @@ describe('Conv matches onnxruntime', () => {
     await check('Conv', [x, { initializer: oneHotWindows(4, [3, 3]) }], { group: 4, pads: [1, 1, 1, 1] });
     await check('Conv', [x, { initializer: oneHotWindows(4, [3, 3]) }], { group: 4, pads: [1, 1, 1, 1], strides: [2, 2] });
     await check('Conv', [x, { initializer: oneHotWindows(4, [2, 3]) }], { group: 4, dilations: [2, 1], pads: [0, 1, 1, 1] });
+    await check('Conv', [x, { initializer: oneHotWindows(4, [2, 2]) }], { group: 4, dilations: [2, 2], strides: [2, 2], pads: [1, 1, 1, 1] });
     const filters = seeded([3, 1, 2, 2], 11).toFloat32();
     const shared = Tensor.float32([12, 1, 2, 2], Float32Array.from({ length: 48 }, (_, index) => filters[index % 12]!));
     await check('Conv', [x, { initializer: shared }, { initializer: seeded([12], 12) }], { group: 4, pads: [1, 0, 0, 1] });
@@ -94,8 +95,10 @@ describe('ConvTranspose matches onnxruntime', () => {
   it('with unit strides, pads and weights fed at run time', async () => {
     await check('ConvTranspose', [x, w, bias], { pads: [1, 0, 2, 1] });
   });
-  it('with pads larger than the kernel span', async () => {
+  it('with pads larger than the kernel span, equal strides or not', async () => {
     await check('ConvTranspose', [x, { initializer: seeded([4, 3, 2, 2], 25) }], { strides: [3, 2], pads: [2, 3, 1, 2] });
+    await check('ConvTranspose', [x, { initializer: seeded([4, 3, 2, 2], 25) }, { initializer: bias }], { strides: [2, 2], pads: [3, 2, 1, 0] });
+    await check('ConvTranspose', [x, { initializer: seeded([4, 3, 4, 3], 35) }], { strides: [3, 3], pads: [2, 0, 1, 1], output_padding: [2, 1] });
   });
   it('grouped and depthwise', async () => {
     await check('ConvTranspose', [x, { initializer: seeded([4, 2, 3, 3], 26) }, { initializer: seeded([4], 27) }], { group: 2, strides: [2, 1], pads: [1, 1, 0, 1] });

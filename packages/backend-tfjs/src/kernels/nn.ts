@@ -343,6 +343,18 @@ function channelSums(tf: Tf, x: TfTensor): TfTensor {
   return tf.sum(tf.sum(planes(tf, x), 2), 0);
 }
 
+/** (x − mean_c)² of x [N, C, ...] and per-channel means [C], in one pass (see channelAffine on cpu). */
+function squaredDeviations(ctx: KernelContext, x: TfTensor, mean: TfTensor): TfTensor {
+  const tf = ctx.tf;
+  const [batch, channels] = x.shape as [number, number];
+  const rest = x.size / (batch * channels);
+  if (engineName(ctx) === 'cpu') {
+    const tiled = tf.reshape(tf.tile(tf.reshape(mean, [channels, 1]), [1, rest]), [channels * rest]);
+    return tf.reshape(tf.squaredDifference(tf.reshape(x, [batch, channels * rest]), tiled), x.shape);
+  }
+  return tf.squaredDifference(x, tf.reshape(mean, [1, channels, ...x.shape.slice(2).map(() => 1)]));
+}
+
 function batchNormalization(ctx: KernelContext): (TfValue | undefined)[] {
   const tf = ctx.tf;
   const x = floatInput(ctx, 0, 'input X');
@@ -362,10 +374,10 @@ function batchNormalization(ctx: KernelContext): (TfValue | undefined)[] {
   const momentum = ctx.float('momentum', 0.9);
   const count = x.tensor.size / x.tensor.shape[1]!;
   const mean = tf.div(channelSums(tf, x.tensor), count);
-  const centered = channelAffine(ctx, x.tensor, undefined, tf.neg(mean));
-  const variance = tf.div(channelSums(tf, tf.square(centered)), count);
+  const variance = tf.div(channelSums(tf, squaredDeviations(ctx, x.tensor, mean)), count);
   const inverseStd = tf.rsqrt(tf.add(variance, epsilon));
-  const y = channelAffine(ctx, centered, tf.mul(scale, inverseStd), bias);
+  const gain = tf.mul(scale, inverseStd);
+  const y = channelAffine(ctx, x.tensor, gain, tf.sub(bias, tf.mul(mean, gain)));
   const blend = (running: TfTensor, batch: TfTensor): TfTensor => (momentum === 0 ? batch : tf.add(tf.mul(running, momentum), tf.mul(batch, 1 - momentum)));
   const statistics = (tensor: TfTensor): TfValue => same(ctx.opset >= 15 ? inputMean : x, tensor);
   const results: (TfValue | undefined)[] = [same(x, y)];
@@ -482,6 +494,12 @@ function batchedProduct(ctx: KernelContext, a: TfTensor, b: TfTensor): TfTensor 
     return tf.reshape(flat, [...batch, rows, columns]);
   }
   const count = product(batch);
+  if (product(padA) === 1) {
+    // One left operand: B's batch folds into its columns ([k, batch·n]), one 2-D product.
+    const columnsFirst = tf.reshape(tf.transpose(tf.reshape(b, [count, inner, columns]), [1, 0, 2]), [inner, count * columns]);
+    const flat = product2d(ctx, tf.reshape(a, [rows, inner]), columnsFirst, false, false);
+    return tf.reshape(tf.transpose(tf.reshape(flat, [rows, count, columns]), [1, 0, 2]), [...batch, rows, columns]);
+  }
   const spread = (operand: TfTensor, padded: number[], matrix: number[]): TfTensor => {
     const reshaped = tf.reshape(operand, [...padded, ...matrix]);
     const full = padded.every((size, axis) => size === batch[axis]) ? reshaped : tf.broadcastTo(reshaped, [...batch, ...matrix]);
