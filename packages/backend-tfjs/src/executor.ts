@@ -4,7 +4,9 @@ import {
   describeNode,
   errorMessage,
   fail,
+  getAttribute,
   inferShapes,
+  nodeInputs,
   topologicalOrder,
   type Graph,
   type Node,
@@ -15,20 +17,36 @@ import { createKernelContext, kernelKey, type Kernel, type KernelResult } from '
 import { kernels } from './kernels/index.js';
 import { toHostTensor, toTfValue, type Tf, type TfTensor, type TfValue } from './values.js';
 
+/** Control-flow ops the executor runs itself (they run subgraphs, not kernels). */
+const CONTROL_FLOW = new Set(['If', 'Loop']);
+
 interface Step {
   node: Node;
-  kernel: Kernel;
+  /** The node's kernel; undefined for control flow. */
+  kernel: Kernel | undefined;
   outputTypes: (TensorType | undefined)[];
-  /** Inputs whose last reader this step is: their tensors may be freed after it. */
+  /** Values (explicit or captured by subgraphs) whose last reader this step is: freed after it. */
   lastUses: string[];
 }
 
-/** Op types without a kernel in this backend, with the nodes that use them. */
-export function missingKernels(graph: Graph): Map<string, string[]> {
-  const missing = new Map<string, string[]>();
+/** Looks a name up in the enclosing scopes of a subgraph. */
+type Scope = (name: string) => TfValue | undefined;
+
+const noScope: Scope = () => undefined;
+
+function isControlFlow(node: Node): boolean {
+  return (node.domain === '' || node.domain === 'ai.onnx') && CONTROL_FLOW.has(node.opType);
+}
+
+/** Op types without a kernel in this backend (subgraphs included), with the nodes that use them. */
+export function missingKernels(graph: Graph, missing = new Map<string, string[]>()): Map<string, string[]> {
   for (const node of graph.nodes) {
     const key = kernelKey(node);
-    if (kernels[key] === undefined) missing.set(key, [...(missing.get(key) ?? []), node.name]);
+    if (!isControlFlow(node) && kernels[key] === undefined) missing.set(key, [...(missing.get(key) ?? []), node.name]);
+    for (const attribute of node.attributes.values()) {
+      if (attribute.type === 'graph') missingKernels(attribute.value, missing);
+      if (attribute.type === 'graphs') for (const body of attribute.value) missingKernels(body, missing);
+    }
   }
   return missing;
 }
@@ -39,7 +57,8 @@ function isKernelResultArray(result: KernelResult): result is readonly (TfValue 
 
 /**
  * A graph compiled for tfjs: the nodes in order with their kernels, the initializers as tfjs
- * tensors (kept until `dispose`), and for every value the step after which nothing reads it.
+ * tensors (kept until `dispose`), for every value the step after which nothing reads it, and
+ * the subgraphs of If and Loop nodes compiled the same way.
  */
 export class TfjsExecutor {
   readonly #tf: Tf;
@@ -47,47 +66,53 @@ export class TfjsExecutor {
   readonly #steps: Step[];
   readonly #initializers = new Map<string, TfValue>();
   readonly #initializerTensors = new Set<TfTensor>();
+  readonly #subgraphs = new Map<Graph, TfjsExecutor>();
   readonly #opset: number;
 
-  constructor(tf: Tf, graph: Graph) {
+  /** `root`: the model's main graph (checked and typed here); false for subgraphs. */
+  constructor(tf: Tf, graph: Graph, root = true, opset = graph.opset()) {
     this.#tf = tf;
     this.#graph = graph;
-    this.#opset = graph.opset();
-    if (graph.nodes.some((node) => node.attributes.size > 0 && [...node.attributes.values()].some((attribute) => attribute.type === 'graph' || attribute.type === 'graphs'))) {
-      const node = graph.nodes.find((candidate) => [...candidate.attributes.values()].some((attribute) => attribute.type === 'graph' || attribute.type === 'graphs'))!;
-      fail(ErrorCodes.UNSUPPORTED_OP, `${describeNode(node)}: the TensorFlow.js backend does not run control flow (subgraph attributes); run this model on the onnxruntime backend`);
-    }
-    const missing = missingKernels(graph);
-    if (missing.size > 0) {
-      const list = [...missing].map(([op, nodes]) => `${op} (${nodes.length === 1 ? `node '${nodes[0]}'` : `${nodes.length} nodes, first '${nodes[0]}'`})`);
-      fail(
-        ErrorCodes.UNSUPPORTED_OP,
-        `graph '${graph.name}' uses ops the TensorFlow.js backend has no kernel for: ${list.join(', ')}; run it on the onnxruntime backend, or replace these ops`,
-      );
-    }
-    // Output types help shape kernels; a graph inference cannot fully type still runs.
-    try {
-      inferShapes(graph, { strict: false });
-    } catch {
-      // Kernels fall back to the shapes of the tensors they compute.
+    this.#opset = opset;
+    if (root) {
+      const missing = missingKernels(graph);
+      if (missing.size > 0) {
+        const list = [...missing].map(([op, nodes]) => `${op} (${nodes.length === 1 ? `node '${nodes[0]}'` : `${nodes.length} nodes, first '${nodes[0]}'`})`);
+        fail(
+          ErrorCodes.UNSUPPORTED_OP,
+          `graph '${graph.name}' uses ops the TensorFlow.js backend has no kernel for: ${list.join(', ')}; run it on the onnxruntime backend, or replace these ops`,
+        );
+      }
+      // Output types help shape kernels; a graph inference cannot fully type still runs.
+      try {
+        inferShapes(graph, { strict: false });
+      } catch {
+        // Kernels fall back to the shapes of the tensors they compute.
+      }
     }
     const order = topologicalOrder(graph);
     const lastReader = new Map<string, number>();
     order.forEach((node, index) => {
-      for (const input of node.inputs) if (input !== '') lastReader.set(input, index);
+      for (const input of nodeInputs(node)) if (input !== '') lastReader.set(input, index);
     });
     const kept = new Set([...graph.outputs.map((output) => output.name), ...graph.initializers.keys()]);
     this.#steps = order.map((node, index) => ({
       node,
-      kernel: kernels[kernelKey(node)]!,
+      kernel: isControlFlow(node) ? undefined : kernels[kernelKey(node)]!,
       outputTypes: node.outputs.map((output) => (output === '' ? undefined : graph.typeOf(output))),
-      lastUses: [...new Set(node.inputs)].filter((input) => input !== '' && lastReader.get(input) === index && !kept.has(input)),
+      lastUses: [...new Set(nodeInputs(node))].filter((input) => input !== '' && lastReader.get(input) === index && !kept.has(input)),
     }));
     try {
       for (const [name, tensor] of graph.initializers) {
         const converted = toTfValue(tf, tensor, `initializer '${name}'`, true);
         this.#initializers.set(name, converted);
         this.#initializerTensors.add(converted.tensor);
+      }
+      for (const node of graph.nodes) {
+        for (const attribute of node.attributes.values()) {
+          const bodies = attribute.type === 'graph' ? [attribute.value] : attribute.type === 'graphs' ? attribute.value : [];
+          for (const body of bodies) this.#subgraphs.set(body, new TfjsExecutor(tf, body, false, opset));
+        }
       }
     } catch (error) {
       this.dispose();
@@ -97,13 +122,32 @@ export class TfjsExecutor {
 
   /** Runs the graph on host feeds and returns the fetched values as host tensors. */
   async run(feeds: Readonly<Record<string, Tensor>>, fetches: readonly string[]): Promise<Record<string, Tensor>> {
+    const inputs = new Map<string, TfValue>();
+    let results: TfValue[] = [];
+    try {
+      for (const [name, tensor] of Object.entries(feeds)) inputs.set(name, toTfValue(this.#tf, tensor, `input '${name}'`));
+      results = this.execute(inputs, noScope, fetches);
+      const outputs: Record<string, Tensor> = {};
+      for (const [index, name] of fetches.entries()) outputs[name] = await toHostTensor(results[index]!);
+      return outputs;
+    } finally {
+      for (const value of inputs.values()) value.tensor.dispose();
+      for (const value of results) value.tensor.dispose();
+    }
+  }
+
+  /**
+   * Runs the graph synchronously on tfjs values. `inputs` (the graph's inputs) and what `outer`
+   * finds (enclosing scopes) belong to the caller. Returns the `fetches` as tensors the caller
+   * owns: a fetch that is an input, an outer value or an initializer comes back as a clone (tfjs
+   * clones share the data).
+   */
+  execute(inputs: ReadonlyMap<string, TfValue>, outer: Scope, fetches: readonly string[]): TfValue[] {
     const tf = this.#tf;
-    const values = new Map<string, TfValue>(this.#initializers);
-    /** How many live names hold each tensor this run created. */
+    const values = new Map<string, TfValue>();
+    /** How many live names hold each tensor this execution created. */
     const owners = new Map<TfTensor, number>();
-    const hold = (tensor: TfTensor): void => {
-      if (!this.#isInitializer(tensor)) owners.set(tensor, (owners.get(tensor) ?? 0) + 1);
-    };
+    const lookup = (name: string): TfValue | undefined => values.get(name) ?? inputs.get(name) ?? this.#initializers.get(name) ?? outer(name);
     const drop = (name: string): void => {
       const entry = values.get(name);
       values.delete(name);
@@ -115,28 +159,34 @@ export class TfjsExecutor {
         entry.tensor.dispose();
       }
     };
+    const inputTensors = new Set([...inputs.values()].map((value) => value.tensor));
+    const isForeign = (tensor: TfTensor): boolean =>
+      this.#initializerTensors.has(tensor) || inputTensors.has(tensor) || (outer !== noScope && this.#outerHolds(tensor, outer));
+    const disposeIfLoose = (value: TfValue | undefined): void => {
+      if (value !== undefined && !owners.has(value.tensor) && !isForeign(value.tensor)) value.tensor.dispose();
+    };
     const wanted = new Set(fetches);
     try {
-      for (const [name, tensor] of Object.entries(feeds)) {
-        const converted = toTfValue(tf, tensor, `input '${name}'`);
-        values.set(name, converted);
-        hold(converted.tensor);
-      }
       for (const step of this.#steps) {
         const { node } = step;
-        const inputs = node.inputs.map((input) => {
+        const stepInputs = node.inputs.map((input) => {
           if (input === '') return undefined;
-          const found = values.get(input);
+          const found = lookup(input);
           if (found === undefined) fail(ErrorCodes.INVALID_GRAPH, `${describeNode(node)} reads '${input}', which no node, input or initializer defines`);
           return found;
         });
         let results: (TfValue | undefined)[] = [];
         try {
-          tf.tidy(() => {
-            const result = step.kernel(createKernelContext(tf, node, this.#opset, inputs, step.outputTypes));
-            results = isKernelResultArray(result) ? [...result] : [result];
-            return results.filter((entry): entry is TfValue => entry !== undefined).map((entry) => entry.tensor);
-          });
+          if (step.kernel === undefined) {
+            results = this.#controlFlow(node, stepInputs, lookup);
+          } else {
+            const kernel = step.kernel;
+            tf.tidy(() => {
+              const result = kernel(createKernelContext(tf, node, this.#opset, stepInputs, step.outputTypes));
+              results = isKernelResultArray(result) ? [...result] : [result];
+              return results.filter((entry): entry is TfValue => entry !== undefined).map((entry) => entry.tensor);
+            });
+          }
         } catch (error) {
           if (RazorError.isInstance(error)) throw error;
           throw new RazorError(ErrorCodes.BACKEND_FAILURE, `TensorFlow.js failed to run ${describeNode(node)}: ${errorMessage(error)}`, { cause: error });
@@ -149,36 +199,128 @@ export class TfjsExecutor {
           }
           if (values.has(output)) drop(output);
           values.set(output, result);
-          hold(result.tensor);
+          if (!isForeign(result.tensor)) owners.set(result.tensor, (owners.get(result.tensor) ?? 0) + 1);
         });
-        // Results nobody asked for (extra outputs a kernel computes anyway).
-        for (const result of results.slice(node.outputs.length)) if (result !== undefined && !owners.has(result.tensor) && !this.#isInitializer(result.tensor)) result.tensor.dispose();
-        node.outputs.forEach((output, index) => {
-          if (output !== '' && !wanted.has(output) && this.#graph.consumers(output).length === 0 && !this.#graph.isOutput(output)) drop(output);
-          else if (output === '' && results[index] !== undefined && !owners.has(results[index]!.tensor) && !this.#isInitializer(results[index]!.tensor)) results[index]!.tensor.dispose();
+        // Results nobody reads: omitted outputs, extra outputs a kernel computes anyway, dead values.
+        results.forEach((result, index) => {
+          const output = node.outputs[index];
+          if (output === undefined || output === '') disposeIfLoose(result);
+          else if (!wanted.has(output) && this.#graph.consumers(output).length === 0 && !this.#graph.isOutput(output) && !this.#readBySubgraph(output)) drop(output);
         });
         for (const input of step.lastUses) if (!wanted.has(input)) drop(input);
       }
-      const outputs: Record<string, Tensor> = {};
-      for (const name of fetches) {
-        const found = values.get(name);
+      return fetches.map((name) => {
+        const found = lookup(name);
         if (found === undefined) fail(ErrorCodes.INVALID_FEED, `'${name}' was not computed by this run`);
-        outputs[name] = await toHostTensor(found);
-      }
-      return outputs;
+        if (owners.has(found.tensor)) {
+          // Handed to the caller: no longer this execution's to free.
+          const count = owners.get(found.tensor)! - 1;
+          if (count > 0) owners.set(found.tensor, count);
+          else owners.delete(found.tensor);
+          return count > 0 ? { tensor: tf.clone(found.tensor), dtype: found.dtype } : found;
+        }
+        return { tensor: tf.clone(found.tensor), dtype: found.dtype };
+      });
     } finally {
       for (const tensor of owners.keys()) tensor.dispose();
     }
   }
 
-  #isInitializer(tensor: TfTensor): boolean {
-    return this.#initializerTensors.has(tensor);
+  /** Whether an enclosing scope's value (one this graph captures) holds `tensor`. */
+  #outerHolds(tensor: TfTensor, outer: Scope): boolean {
+    for (const name of this.#capturedNames()) if (outer(name)?.tensor === tensor) return true;
+    return false;
   }
 
-  /** Frees the initializers' tensors. */
+  #captured: Set<string> | undefined;
+  /** Names this graph (and its subgraphs) read from enclosing scopes. */
+  #capturedNames(): Set<string> {
+    if (this.#captured === undefined) {
+      const defined = new Set([...this.#graph.inputs.map((input) => input.name), ...this.#graph.initializers.keys()]);
+      for (const node of this.#graph.nodes) for (const output of node.outputs) defined.add(output);
+      this.#captured = new Set(this.#graph.nodes.flatMap((node) => nodeInputs(node)).filter((name) => name !== '' && !defined.has(name)));
+    }
+    return this.#captured;
+  }
+
+  #readBySubgraph(name: string): boolean {
+    for (const executor of this.#subgraphs.values()) if (executor.#capturedNames().has(name)) return true;
+    return false;
+  }
+
+  #subgraph(node: Node, attribute: string): TfjsExecutor {
+    const body = getAttribute(node, attribute, 'graph');
+    if (body === undefined) fail(ErrorCodes.INVALID_GRAPH, `${describeNode(node)} has no '${attribute}' subgraph`);
+    return this.#subgraphs.get(body)!;
+  }
+
+  /** If and Loop: subgraphs run by this executor, reading the enclosing scope through `scope`. */
+  #controlFlow(node: Node, inputs: readonly (TfValue | undefined)[], scope: Scope): TfValue[] {
+    const tf = this.#tf;
+    const hostScalar = (value: TfValue | undefined, what: string): number => {
+      if (value === undefined) fail(ErrorCodes.INVALID_GRAPH, `${describeNode(node)}: ${what} is required`);
+      if (value.tensor.size !== 1) fail(ErrorCodes.SHAPE_MISMATCH, `${describeNode(node)}: ${what} must hold one value, it has shape [${value.tensor.shape.join(', ')}]`);
+      return (value.tensor.dataSync() as ArrayLike<number>)[0]!;
+    };
+    if (node.opType === 'If') {
+      const branch = this.#subgraph(node, hostScalar(inputs[0], 'the condition') !== 0 ? 'then_branch' : 'else_branch');
+      return branch.execute(new Map(), scope, branch.#graph.outputs.map((output) => output.name));
+    }
+    // Loop: inputs (M, cond, v_initial...), body inputs (iteration_num, cond, v...), body outputs (cond, v..., scan outputs...).
+    const body = this.#subgraph(node, 'body');
+    const bodyInputs = body.#graph.inputs.map((input) => input.name);
+    const bodyOutputs = body.#graph.outputs.map((output) => output.name);
+    const carriedCount = inputs.length - 2;
+    if (bodyInputs.length !== carriedCount + 2 || bodyOutputs.length < carriedCount + 1) {
+      fail(ErrorCodes.INVALID_GRAPH, `${describeNode(node)}: its body takes ${bodyInputs.length} inputs and gives ${bodyOutputs.length} outputs for ${carriedCount} loop-carried values`);
+    }
+    const limit = inputs[0] === undefined ? Number.POSITIVE_INFINITY : hostScalar(inputs[0], 'the trip count M');
+    let condition = inputs[1] === undefined ? true : hostScalar(inputs[1], 'the condition') !== 0;
+    if (!Number.isFinite(limit) && inputs[1] === undefined) fail(ErrorCodes.INVALID_GRAPH, `${describeNode(node)}: a Loop with neither a trip count nor a condition never ends`);
+    let carried: TfValue[] = inputs.slice(2).map((value) => ({ tensor: tf.clone(value!.tensor), dtype: value!.dtype }));
+    const scans: TfValue[][] = bodyOutputs.slice(carriedCount + 1).map(() => []);
+    try {
+      for (let iteration = 0; iteration < limit && condition; iteration++) {
+        const iterationNumber: TfValue = { tensor: tf.scalar(iteration, 'int32'), dtype: 'int64' };
+        const conditionValue: TfValue = { tensor: tf.scalar(condition, 'bool'), dtype: 'bool' };
+        const feeds = new Map<string, TfValue>([
+          [bodyInputs[0]!, iterationNumber],
+          [bodyInputs[1]!, conditionValue],
+          ...carried.map((value, index) => [bodyInputs[index + 2]!, value] as const),
+        ]);
+        let results: TfValue[];
+        try {
+          results = body.execute(feeds, scope, bodyOutputs);
+        } finally {
+          iterationNumber.tensor.dispose();
+          conditionValue.tensor.dispose();
+          for (const value of carried) value.tensor.dispose();
+          carried = [];
+        }
+        condition = hostScalar(results[0], 'the body’s condition output') !== 0;
+        results[0]!.tensor.dispose();
+        carried = results.slice(1, carriedCount + 1);
+        results.slice(carriedCount + 1).forEach((value, index) => scans[index]!.push(value));
+      }
+      const stacked = scans.map((values, index) => {
+        if (values.length === 0) return fail(ErrorCodes.UNSUPPORTED_OP, `${describeNode(node)}: scan output ${index} of a Loop that ran no iteration has no shape the TensorFlow.js backend can give; run this model on the onnxruntime backend`);
+        return { tensor: tf.stack(values.map((value) => value.tensor)), dtype: values[0]!.dtype };
+      });
+      const result = [...carried, ...stacked];
+      carried = [];
+      return result;
+    } finally {
+      for (const value of carried) value.tensor.dispose();
+      for (const values of scans) for (const value of values) value.tensor.dispose();
+    }
+  }
+
+  /** Frees the initializers' tensors, subgraphs' included. */
   dispose(): void {
     for (const tensor of this.#initializerTensors) tensor.dispose();
     this.#initializers.clear();
     this.#initializerTensors.clear();
+    for (const executor of this.#subgraphs.values()) executor.dispose();
+    this.#subgraphs.clear();
   }
 }

@@ -29,8 +29,8 @@ describe('tfjs backend', () => {
     expect(capabilities.executionProviders).toEqual(expect.arrayContaining(['cpu', 'wasm']));
   });
 
-  it('keeps tf.memory() steady across many runs and frees everything on release', async () => {
-    const entry = fixtures.find((candidate) => candidate.name === 'residual-block')!;
+  it.each(['residual-block', 'control-flow'])('keeps tf.memory() steady across many runs of %s and frees everything on release', async (name) => {
+    const entry = fixtures.find((candidate) => candidate.name === name)!;
     const loaded = loadModelFixture(fixturesDirectory, entry);
     const before = tf.memory().numTensors;
     const session = await cpu.createSession(loaded.modelBytes);
