@@ -282,6 +282,10 @@ describe('shape op rules', () => {
     expect(inference.constants.get('out1')?.toNumbers()).toEqual([1, 1]);
     const training = infer('Dropout', [Tensor.float32([2], [1, 2]), Tensor.scalar('float32', 0.5), Tensor.scalar('bool', true)], {}, { outputs: 2, opset: 13 });
     expect(training.constants.has('out0')).toBe(false);
+    // Before opset 10 the mask has the input's type; onnxruntime fills inference masks with zeros before opset 12.
+    const old = infer('Dropout', [Tensor.float32([2], [1, 2])], {}, { outputs: 2, opset: 9 });
+    expect(old.types[1]).toEqual({ dtype: 'float32', shape: [2] });
+    expect(old.constants.get('out1')?.toNumbers()).toEqual([0, 0]);
   });
 
   it('NonZero: data-dependent count gets a fresh dim', () => {

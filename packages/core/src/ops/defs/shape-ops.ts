@@ -1190,7 +1190,8 @@ const dropout: OpDefinition = {
   opType: 'Dropout',
   infer(ctx) {
     const input = ctx.requireInput(0);
-    const types: TensorType[] = [sameType(input), { dtype: 'bool', ...(input.shape ? { shape: [...input.shape] } : {}) }];
+    // Before opset 10 the mask has the input's type; from opset 10 it is bool.
+    const types: TensorType[] = [sameType(input), { dtype: ctx.opset < 10 ? input.dtype : 'bool', ...(input.shape ? { shape: [...input.shape] } : {}) }];
     // The mask output is optional.
     return { types: types.slice(0, Math.max(1, ctx.node.outputs.length)) };
   },
@@ -1202,9 +1203,9 @@ const dropout: OpDefinition = {
     }
     const outputs = [input];
     if (ctx.node.outputs.length > 1 && ctx.node.outputs[1] !== '') {
-      const mask = allocate('bool', input.size);
-      mask.fill(1);
-      outputs.push(new Tensor('bool', input.shape, mask));
+      // onnxruntime's inference mask: zeros before opset 12, ones (true) from then on.
+      const dtype = ctx.opset < 10 ? input.dtype : 'bool';
+      outputs.push(Tensor.from(dtype, input.shape, new Array<number>(input.size).fill(ctx.opset >= 12 ? 1 : 0)));
     }
     return outputs;
   },
