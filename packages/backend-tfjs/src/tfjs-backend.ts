@@ -62,6 +62,9 @@ function prepareEngine(engine: string): Promise<void> {
             `Import the package that registers it first (for example @razor/backend-tfjs-node-gpu for 'tensorflow', @tensorflow/tfjs-backend-webgl for 'webgl')`,
         );
       }
+      // Production mode only silences tfjs's console advice (such as installing tfjs-node on
+      // every first cpu write), which would land in the middle of razor's own output.
+      tf.enableProdMode();
       await tf.setBackend(engine);
       await tf.ready();
       if (tf.getBackend() !== engine) fail(ErrorCodes.EXECUTION_PROVIDER_UNAVAILABLE, `the TensorFlow.js engine '${engine}' failed to initialize`);

@@ -1,4 +1,4 @@
-import { resolveBackend, type Backend, type BackendSession, type Graph } from '@razor/core';
+import { registerBackend, resolveBackend, type Backend, type BackendSession, type Graph } from '@razor/core';
 
 /** The backend the CLI uses when `--backend` is not given. */
 export const DEFAULT_BACKEND = 'onnxruntime';
@@ -11,12 +11,18 @@ export interface OpenSession {
 }
 
 /**
- * The backend registered under `name` (default onnxruntime). The onnxruntime backend
- * registers itself here, on first use, so importing @razor/cli has no side effects.
- * An unknown or broken backend fails with RAZOR_BACKEND_UNAVAILABLE naming the ones registered.
+ * The backend registered under `name` (default onnxruntime; also 'tfjs' and 'tfjs-wasm', the
+ * TensorFlow.js backend on its cpu and wasm engines). Backends register here, on first use, so
+ * importing @razor/cli has no side effects. An unknown or broken backend fails with
+ * RAZOR_BACKEND_UNAVAILABLE naming the ones registered.
  */
 export async function cliBackend(name: string | undefined): Promise<Backend> {
   await import('@razor/backend-onnxruntime/register');
+  if (name !== undefined && name.startsWith('tfjs')) {
+    await import('@razor/backend-tfjs/register');
+    const { createTfjsBackend } = await import('@razor/backend-tfjs');
+    registerBackend('tfjs-wasm', () => createTfjsBackend({ engine: 'wasm', name: 'tfjs-wasm' }), 40);
+  }
   return resolveBackend(name ?? DEFAULT_BACKEND);
 }
 

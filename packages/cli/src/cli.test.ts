@@ -255,6 +255,18 @@ describe('razor run', () => {
     for (let index = 0; index < reference.length; index++) expect(Math.abs(actual[index]! - reference[index]!)).toBeLessThan(1e-4);
   });
 
+  it.each(['tfjs', 'tfjs-wasm'])('reproduces the PyTorch output of a fixture on --backend %s', async (backend) => {
+    const entry = fixture('residual-block');
+    const { code, stdout, stderr } = await razor('run', join(models, entry.model), '--input', `input=${join(models, entry.inputs[0]!.file)}`, '--backend', backend, '--json');
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout) as { backend: string; outputs: { sum: number; meanAbs: number }[] };
+    expect(report.backend).toBe(backend);
+    const checksum = tensorChecksum(await readTensorFile(join(models, entry.outputs[0]!.file)));
+    expect(Math.abs(report.outputs[0]!.sum - checksum.sum)).toBeLessThan(1e-3);
+    expect(Math.abs(report.outputs[0]!.meanAbs - checksum.meanAbs)).toBeLessThan(1e-5);
+  });
+
   it('runs on seeded random inputs, setting symbolic dimensions to 1 and saying so', async () => {
     const model = join(models, 'dynamic-batch.onnx');
     const first = await razor('run', model, '--json', '--seed', '7');

@@ -37,7 +37,7 @@ of sum and mean|x| and counted.
 Options:
   --input NAME=FILE   a model input from a .pb (ONNX TensorProto) or .npy file; repeat
                       for several inputs. Inputs not given are random.
-  --backend NAME      the backend to run on (default: onnxruntime)
+  --backend NAME      the backend to run on: onnxruntime (default), tfjs or tfjs-wasm
   --threads N         intra-op threads (default: the backend's default)
   --seed N            seed of the random inputs (default 0)
   --output-dir DIR    also write each output to DIR as <name>.pb (or .npy, see --format)

@@ -57,6 +57,8 @@ Options:
   --train-limit N   override trainLimit
   --test-limit N    override testLimit
   --threads N       override threads
+  --backend NAME    the backend to train on: onnxruntime (default), tfjs (TensorFlow.js cpu
+                    engine) or tfjs-wasm (TensorFlow.js WebAssembly engine)
   -h, --help        show this help
 
 Example:
@@ -117,6 +119,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     'train-limit': { type: 'string' },
     'test-limit': { type: 'string' },
     threads: { type: 'string' },
+    backend: { type: 'string' },
   });
   if (values.help) {
     io.stdout.write(help);
@@ -137,7 +140,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   if (trainLoader.length === 0) fail(ErrorCodes.INVALID_ARGUMENT, `${configPath}: ${trainSet.length} training samples do not make one batch of ${config.batchSize}`);
   const testLoader = new DataLoader(testSet, { batchSize: config.batchSize, transform: transforms.normalize(mean, std) });
   const graph = await trainingGraph(config, trainSet.sampleShape);
-  const backend = await cliBackend(undefined);
+  const backend = await cliBackend(values.backend);
   const trainer = await Trainer.create({
     graph,
     batchSize: config.batchSize,
