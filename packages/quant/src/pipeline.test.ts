@@ -107,6 +107,8 @@ describe('quantizeStatic', () => {
     const qdq = await quantizeStatic(model, { backend, calibration: datasetFeeds(calibrationSet, { input, batchSize: 64, transform: normalize }) });
     expect(qdq.calibration).toMatchObject({ batches: 4, samples: 256, method: 'minmax' });
     expect(qdq.summary.quantizedByOpType).toMatchObject({ Conv: 2, Gemm: 3 });
+    // Per-channel weights by default.
+    expect(qdq.summary.perChannelWeights).toBe(qdq.summary.quantizedWeights);
     const qdqTop1 = await metric(qdq.graph);
     expect(Math.abs(floatTop1 - qdqTop1)).toBeLessThanOrEqual(0.5);
 

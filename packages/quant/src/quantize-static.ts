@@ -26,6 +26,14 @@ export type QuantFormat = 'qdq' | 'qoperator';
 
 /** Options of `quantizeStatic`. */
 export interface QuantizeStaticOptions extends PlanOptions {
+  /**
+   * One scale per output channel of each weight. Default true here (planQuantization's default is
+   * false, onnxruntime's convention): with BatchNorm folded, a depthwise convolution's channels
+   * span ranges orders of magnitude apart, and one scale per tensor rounds the small ones to zero
+   * (a razor-trained MobileNetV2 on Fashion-MNIST falls from 85.6% to 10% top-1 per tensor, and
+   * keeps 85.2% per channel).
+   */
+  perChannel?: boolean;
   /** Where calibration runs. */
   backend: Backend;
   /** Representative inputs (a few hundred samples are typical). */
@@ -77,7 +85,7 @@ export interface QuantizeStaticResult {
 export async function quantizeStatic(graph: Graph, options: QuantizeStaticOptions): Promise<QuantizeStaticResult> {
   const activations = options.activations ?? DEFAULT_ACTIVATION_SCHEME;
   const weights = options.weights ?? DEFAULT_WEIGHT_SCHEME;
-  const perChannel = options.perChannel ?? false;
+  const perChannel = options.perChannel ?? true;
   const planOptions: PlanOptions = {
     activations,
     weights,

@@ -26,6 +26,8 @@ export function classifierTop1(backend: Backend, data: DataLoader, options: { in
 
 /** Options shared by `layerSensitivity` and `mixedPrecision`. */
 export interface AccuracyToolOptions extends PlanOptions {
+  /** One scale per output channel of each weight (default true, as `quantizeStatic`). */
+  perChannel?: boolean;
   /** Calibrated ranges of the prepared graph's activations (`quantizeStatic(...).ranges`). */
   ranges: ReadonlyMap<string, TensorRange>;
   /** The figure to protect. */
@@ -50,7 +52,7 @@ function quantizeWith(prepared: Graph, options: AccuracyToolOptions, excludeNode
   return quantizeQdq(prepared, {
     activations: options.activations ?? DEFAULT_ACTIVATION_SCHEME,
     weights: options.weights ?? DEFAULT_WEIGHT_SCHEME,
-    perChannel: options.perChannel ?? false,
+    perChannel: options.perChannel ?? true,
     ranges: options.ranges,
     exclude: { nodes: [...(options.exclude?.nodes ?? []), ...excludeNodes], ...(options.exclude?.opTypes ? { opTypes: options.exclude.opTypes } : {}) },
     ...(options.opTypes ? { opTypes: options.opTypes } : {}),

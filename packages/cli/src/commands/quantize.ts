@@ -69,7 +69,9 @@ Options:
   --calib SOURCE         calibration data: mnist, fashion-mnist or a folder
   --calib-size N         calibration images from a dataset (default 512)
   --method NAME          minmax (default) | percentile | entropy | mse
-  --per-channel          one scale per output channel of each weight
+  --per-tensor           one scale per weight tensor instead of the default one per output
+                         channel (static); depthwise convolutions lose most of their accuracy
+  --per-channel          with --dynamic: one scale per output channel (static: the default)
   --full-range           8-bit weights instead of the default 7-bit ones: more precise, but
                          onnxruntime's U8S8 kernels overflow on x86 CPUs without VNNI (AVX2
                          only) and give wrong results there; use on VNNI or ARM machines
@@ -92,7 +94,7 @@ Options:
 
 Examples:
   razor quantize resnet20-fmnist.onnx --calib fashion-mnist --eval fashion-mnist --out resnet20-fmnist.int8.onnx
-  razor quantize model.onnx --calib ./calib-batches --per-channel --method entropy --out model.int8.onnx
+  razor quantize model.onnx --calib ./calib-batches --method entropy --out model.int8.onnx
   razor quantize bert-tiny.onnx --dynamic --out bert-tiny.int8.onnx
 `;
 
@@ -180,6 +182,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     'calib-size': { type: 'string' },
     method: { type: 'string' },
     'per-channel': { type: 'boolean' },
+    'per-tensor': { type: 'boolean' },
     'full-range': { type: 'boolean' },
     'symmetric-activations': { type: 'boolean' },
     format: { type: 'string' },
@@ -281,7 +284,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     const activations: QuantScheme = values['symmetric-activations'] ? { type: 'int8', symmetric: true } : { type: 'uint8', symmetric: false };
     const weights: QuantScheme = { type: 'int8', symmetric: true, ...(values['full-range'] ? {} : { reduceRange: true }) };
     const bar = values.json ? undefined : new ProgressBar(io.stderr, { total: calibDataset === undefined ? 1 : Math.ceil(calibSize / 32), label: 'calibrating', unit: 'batch' });
-    const staticOptions = { activations, weights, perChannel: values['per-channel'] ?? false, exclude };
+    const staticOptions = { activations, weights, perChannel: !values['per-tensor'], exclude };
     const result = await quantizeStatic(graph, {
       ...staticOptions,
       backend,
