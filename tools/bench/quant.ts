@@ -21,10 +21,14 @@ import { datasetFeeds, quantizeStatic, type QuantizeStaticOptions } from '../../
 interface Variant {
   name: string;
   options: Partial<QuantizeStaticOptions>;
+  /** Keep the first convolution (one input channel: im2col-bound in int8) in float. */
+  firstConvFloat?: boolean;
 }
 
 const VARIANTS: readonly Variant[] = [
   { name: 'QDQ, minmax, per-channel, 7-bit weights (default)', options: {} },
+  { name: 'QDQ, minmax, per-channel, 7-bit weights, first conv in float', options: {}, firstConvFloat: true },
+  { name: 'QDQ, percentile, per-channel, 7-bit weights, first conv in float', options: { method: 'percentile' }, firstConvFloat: true },
   { name: 'QDQ, minmax, per-tensor, 7-bit weights', options: { perChannel: false } },
   { name: 'QDQ, percentile, per-channel, 7-bit weights', options: { method: 'percentile' } },
   { name: 'QDQ, entropy, per-channel, 7-bit weights', options: { method: 'entropy' } },
@@ -112,6 +116,7 @@ export async function quantBenchmark(backend: Backend, runs: string, threads: nu
         calibration: datasetFeeds(calibration, { input: graph.inputs[0]!.name, batchSize: 32, transform }),
         sessionOptions: { threads },
         ...variant.options,
+        ...(variant.firstConvFloat ? { exclude: [graph.nodes.find((node) => node.opType === 'Conv')!.name] } : {}),
       });
       const int8 = await figures(result.graph, backend, test, threads);
       const latency: string[] = [];

@@ -37,4 +37,24 @@ describe('prepareForQuantization', () => {
     const [result] = await runGraph(backend, prepared, feeds);
     expect(maxAbsDifference(result!, reference!)).toBeLessThan(1e-5);
   });
+
+  it('removes global pools over a 1×1 feature map (the identity), and keeps the others', async () => {
+    const graph = new Graph('pools');
+    graph.inputs.push({ name: 'x', type: { dtype: 'float32', shape: [2, 3, 2, 2] } });
+    graph.initializers.set('w', randomTensor([5, 3, 2, 2], 1, 0.5));
+    graph.addNode({ opType: 'Conv', inputs: ['x', 'w'], outputs: ['c'], name: 'conv' });
+    graph.addNode({ opType: 'GlobalAveragePool', inputs: ['c'], outputs: ['p'], name: 'unit_pool' });
+    graph.addNode({ opType: 'Flatten', inputs: ['p'], outputs: ['y'], name: 'flatten' });
+    graph.addNode({ opType: 'GlobalMaxPool', inputs: ['x'], outputs: ['m'], name: 'real_pool' });
+    graph.outputs.push({ name: 'y', type: { dtype: 'float32' } }, { name: 'm', type: { dtype: 'float32' } });
+    const { graph: prepared, summary } = prepareForQuantization(graph);
+    expect(summary.removedUnitPools).toBe(1);
+    expect(prepared.nodes.map((node) => node.name)).toEqual(['conv', 'flatten', 'real_pool']);
+    expect(prepared.node('flatten')!.inputs).toEqual(['c']);
+    const backend = createOnnxruntimeBackend();
+    const feeds = [{ x: randomTensor([2, 3, 2, 2], 4) }];
+    const reference = await runGraph(backend, graph, feeds);
+    const result = await runGraph(backend, prepared, feeds);
+    expect(maxAbsDifference(result[0]!, reference[0]!)).toBeLessThan(1e-6);
+  });
 });

@@ -21,6 +21,12 @@ export interface PrepareSummary {
   removedNodes: number;
   /** Initializers removed because nothing reads them any more. */
   removedInitializers: number;
+  /**
+   * GlobalAveragePool/GlobalMaxPool nodes over a 1×1 feature map removed: they compute the
+   * identity, and onnxruntime's QLinearGlobalAveragePool takes 12% of a small MobileNetV2's int8
+   * time on one (790 µs of 6.8 ms at batch 32).
+   */
+  removedUnitPools: number;
   /** Ops shape inference has no definition for (their outputs may lack types). */
   unknownOps: string[];
   /** Node count before and after. */
@@ -44,6 +50,7 @@ export function prepareForQuantization(graph: Graph, options: PrepareOptions = {
   const moreConstants = foldedBatchNorms > 0 ? foldConstants(prepared, registry) : undefined;
   const dead = eliminateDeadCode(prepared);
   const inference = inferShapes(prepared, { strict: false, ...registry });
+  const removedUnitPools = removeUnitGlobalPools(prepared);
   const unknownOps = new Set([
     ...constants.unknownOps,
     ...inference.unknownOps.map((entry) => (entry.domain === '' ? entry.opType : `${entry.domain}::${entry.opType}`)),
@@ -55,9 +62,26 @@ export function prepareForQuantization(graph: Graph, options: PrepareOptions = {
       foldedConstants: constants.foldedNodes + (moreConstants?.foldedNodes ?? 0),
       removedNodes: dead.removedNodes,
       removedInitializers: constants.removedInitializers + (moreConstants?.removedInitializers ?? 0) + dead.removedInitializers,
+      removedUnitPools,
       unknownOps: [...unknownOps].sort(),
       nodesBefore,
       nodesAfter: prepared.nodes.length,
     },
   };
+}
+
+/** Removes global pools whose input has spatial size 1 (all spatial dims statically 1): they are the identity. */
+function removeUnitGlobalPools(graph: Graph): number {
+  let removed = 0;
+  for (const node of [...graph.nodes]) {
+    if ((node.opType !== 'GlobalAveragePool' && node.opType !== 'GlobalMaxPool') || (node.domain !== '' && node.domain !== 'ai.onnx')) continue;
+    const input = node.inputs[0]!;
+    const output = node.outputs[0]!;
+    const shape = graph.typeOf(input)?.shape;
+    if (shape === undefined || shape.length < 3 || !shape.slice(2).every((dim) => dim === 1) || graph.isOutput(output)) continue;
+    graph.replaceAllUses(output, input, { includeOutputs: false });
+    graph.removeNode(node);
+    removed++;
+  }
+  return removed;
 }
