@@ -19,11 +19,11 @@ function run(command, args, cwd) {
 }
 
 const tarballs = {};
-for (const name of ['core', 'ops', 'backend-onnxruntime', 'quant', 'cli']) {
+for (const name of ['core', 'ops', 'backend-onnxruntime', 'backend-tfjs', 'quant', 'cli']) {
   run('pnpm', ['pack', '--pack-destination', work], join(root, 'packages', name));
 }
 for (const file of readdirSync(work)) {
-  const match = /^razor-(.+)-\d+\.\d+\.\d+.*\.tgz$/.exec(file);
+  const match = /^razor-(.+?)-\d+\.\d+\.\d+.*\.tgz$/.exec(file);
   if (match) tarballs[match[1]] = join(work, file);
 }
 
@@ -32,8 +32,9 @@ const cases = [
   { name: 'core', install: ['core'], script: 'smoke-core.mjs' },
   { name: 'ops', install: ['core', 'ops'], script: 'smoke-ops.mjs' },
   { name: 'backend-onnxruntime', install: ['core', 'backend-onnxruntime'], script: 'smoke-backend-onnxruntime.mjs' },
+  { name: 'backend-tfjs', install: ['core', 'backend-tfjs'], script: 'smoke-backend-tfjs.mjs' },
   { name: 'quant', install: ['core', 'backend-onnxruntime', 'quant'], script: 'smoke-quant.mjs' },
-  { name: 'cli', install: ['core', 'ops', 'backend-onnxruntime', 'quant', 'cli'], script: 'smoke-cli.mjs' },
+  { name: 'cli', install: ['core', 'ops', 'backend-onnxruntime', 'backend-tfjs', 'quant', 'cli'], script: 'smoke-cli.mjs' },
 ];
 
 let failed = 0;
