@@ -67,6 +67,25 @@ export class TfjsExecutor {
   readonly #initializers = new Map<string, TfValue>();
   readonly #initializerTensors = new Set<TfTensor>();
   readonly #subgraphs = new Map<Graph, TfjsExecutor>();
+  /** Tensors derived from initializers (`KernelContext.derived`), by initializer and key. */
+  readonly #derived = new Map<TfTensor, Map<string, TfTensor>>();
+  readonly #derivedTensors = new Set<TfTensor>();
+  readonly #derive = (sources: TfTensor | readonly TfTensor[], key: string, compute: () => TfTensor): TfTensor => {
+    const list = Array.isArray(sources) ? (sources as readonly TfTensor[]) : [sources as TfTensor];
+    if (!list.every((tensor) => this.#initializerTensors.has(tensor))) return compute();
+    const source = list[0]!;
+    let entries = this.#derived.get(source);
+    if (entries === undefined) this.#derived.set(source, (entries = new Map()));
+    let tensor = entries.get(key);
+    if (tensor === undefined) {
+      tensor = compute();
+      if (tensor === source) return tensor;
+      this.#tf.keep(tensor);
+      entries.set(key, tensor);
+      this.#derivedTensors.add(tensor);
+    }
+    return tensor;
+  };
   readonly #opset: number;
 
   /** `root`: the model's main graph (checked and typed here); false for subgraphs. */
@@ -161,7 +180,7 @@ export class TfjsExecutor {
     };
     const inputTensors = new Set([...inputs.values()].map((value) => value.tensor));
     const isForeign = (tensor: TfTensor): boolean =>
-      this.#initializerTensors.has(tensor) || inputTensors.has(tensor) || (outer !== noScope && this.#outerHolds(tensor, outer));
+      this.#initializerTensors.has(tensor) || this.#derivedTensors.has(tensor) || inputTensors.has(tensor) || (outer !== noScope && this.#outerHolds(tensor, outer));
     const disposeIfLoose = (value: TfValue | undefined): void => {
       if (value !== undefined && !owners.has(value.tensor) && !isForeign(value.tensor)) value.tensor.dispose();
     };
@@ -182,7 +201,7 @@ export class TfjsExecutor {
           } else {
             const kernel = step.kernel;
             tf.tidy(() => {
-              const result = kernel(createKernelContext(tf, node, this.#opset, stepInputs, step.outputTypes));
+              const result = kernel(createKernelContext(tf, node, this.#opset, stepInputs, step.outputTypes, this.#derive));
               results = isKernelResultArray(result) ? [...result] : [result];
               return results.filter((entry): entry is TfValue => entry !== undefined).map((entry) => entry.tensor);
             });
@@ -317,6 +336,9 @@ export class TfjsExecutor {
 
   /** Frees the initializers' tensors, subgraphs' included. */
   dispose(): void {
+    for (const entries of this.#derived.values()) for (const tensor of entries.values()) tensor.dispose();
+    this.#derived.clear();
+    this.#derivedTensors.clear();
     for (const tensor of this.#initializerTensors) tensor.dispose();
     this.#initializers.clear();
     this.#initializerTensors.clear();

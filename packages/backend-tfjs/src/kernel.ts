@@ -36,6 +36,15 @@ export interface KernelContext {
   string(name: string, fallback: string): string;
   string(name: string): string | undefined;
   tensorAttribute(name: string): Tensor | undefined;
+  /**
+   * `compute()`, a tensor derived from `source` alone (a transposed filter, a reshaped bias) or
+   * from several sources (the first one keys the cache; include what identifies the others, such
+   * as the node's name, in `key`), computed once per session when every source is an initializer
+   * and kept until the session is released; computed afresh otherwise. Never return it as an
+   * output. Engines such as wasm also cache work per tensor (XNNPACK
+   * packs a filter once per filter tensor), so a stable derived tensor saves that too.
+   */
+  derived(source: TfTensor | readonly TfTensor[], key: string, compute: () => TfTensor): TfTensor;
   /** Fails with RAZOR_UNSUPPORTED_OP naming the node: `reason` says what this backend cannot do. */
   unsupported(reason: string): never;
   /** Fails with RAZOR_INVALID_GRAPH naming the node. */
@@ -68,6 +77,7 @@ export function createKernelContext(
   opset: number,
   inputs: readonly (TfValue | undefined)[],
   outputTypes: readonly (TensorType | undefined)[],
+  derived: KernelContext['derived'] = (_source, _key, compute) => compute(),
 ): KernelContext {
   const where = describeNode(node);
   const readHost = (index: number): number[] => {
@@ -95,6 +105,7 @@ export function createKernelContext(
     floatList: (name) => getFloats(node, name),
     string: ((name: string, fallback?: string) => getString(node, name, fallback as string)) as KernelContext['string'],
     tensorAttribute: (name) => getTensorAttribute(node, name),
+    derived,
     unsupported(reason) {
       return fail(ErrorCodes.UNSUPPORTED_OP, `${where}: the TensorFlow.js backend ${reason}; run this model on the onnxruntime backend`);
     },

@@ -169,7 +169,7 @@ function convolution2d(ctx: KernelContext, x: TfTensor, w: TfTensor, bias: TfTen
   const nhwcPad: Pairs = [[0, 0], [top, bottom], [left, right], [0, 0]];
 
   if (group === 1) {
-    const filter = tf.transpose(w, [2, 3, 1, 0]);
+    const filter = ctx.derived(w, 'conv2d-hwio', () => tf.transpose(w, [2, 3, 1, 0]));
     if (engine === 'cpu') {
       // tfjs's cpu Conv2D reads NCHW directly; its transposes cost as much as the convolution.
       const y = tf.conv2d(x as never, filter as never, strides, [[0, 0], [0, 0], [top, bottom], [left, right]] as never, 'NCHW', dilations);
@@ -210,7 +210,7 @@ function convolution2d(ctx: KernelContext, x: TfTensor, w: TfTensor, bias: TfTen
       return bias === undefined ? y : channelAffine(ctx, y, undefined, bias);
     }
     // Depthwise: output channel c·m + q reads input channel c, as tfjs's channel multiplier.
-    const filter = tf.reshape(tf.transpose(w, [2, 3, 0, 1]), [kernelHeight, kernelWidth, channels, multiplier]);
+    const filter = ctx.derived(w, 'depthwise-hwcm', () => tf.reshape(tf.transpose(w, [2, 3, 0, 1]), [kernelHeight, kernelWidth, channels, multiplier]));
     let y = tf.depthwiseConv2d(toChannelsLast(tf, x) as never, filter as never, strides, nhwcPad as never, 'NHWC', dilations) as TfTensor;
     if (bias !== undefined) y = tf.add(y, bias);
     return toChannelsFirst(tf, y);

@@ -367,8 +367,11 @@ function batchNormalization(ctx: KernelContext): (TfValue | undefined)[] {
   if (x.tensor.rank < 2) ctx.invalid(`input X has rank ${x.tensor.rank}; it needs at least N and C`);
   const training = ctx.opset >= 14 ? ctx.int('training_mode', 0) === 1 : ctx.node.outputs.slice(1).some((output) => output !== '');
   if (!training) {
-    const gain = tf.mul(scale, tf.rsqrt(tf.add(inputVariance, epsilon)));
-    return [same(x, channelAffine(ctx, x.tensor, gain, tf.sub(bias, tf.mul(inputMean.tensor, gain))))];
+    // Inference: one affine pass, its per-channel gain and shift computed once per session.
+    const sources = [scale, bias, inputMean.tensor, inputVariance];
+    const gain = ctx.derived(sources, `batchnorm-gain:${ctx.node.name}`, () => tf.mul(scale, tf.rsqrt(tf.add(inputVariance, epsilon))));
+    const shift = ctx.derived(sources, `batchnorm-shift:${ctx.node.name}`, () => tf.sub(bias, tf.mul(inputMean.tensor, gain)));
+    return [same(x, channelAffine(ctx, x.tensor, gain, shift))];
   }
   // Batch statistics (population variance), and the running statistics moved toward them.
   const momentum = ctx.float('momentum', 0.9);
