@@ -27,6 +27,8 @@ interface Step {
   outputTypes: (TensorType | undefined)[];
   /** Values (explicit or captured by subgraphs) whose last reader this step is: freed after it. */
   lastUses: string[];
+  /** Outputs no node, subgraph or graph output reads: freed at once unless fetched. */
+  unread: Set<string>;
 }
 
 /** Looks a name up in the enclosing scopes of a subgraph. */
@@ -120,6 +122,7 @@ export class TfjsExecutor {
       kernel: isControlFlow(node) ? undefined : kernels[kernelKey(node)]!,
       outputTypes: node.outputs.map((output) => (output === '' ? undefined : graph.typeOf(output))),
       lastUses: [...new Set(nodeInputs(node))].filter((input) => input !== '' && lastReader.get(input) === index && !kept.has(input)),
+      unread: new Set(node.outputs.filter((output) => output !== '' && !lastReader.has(output) && !graph.isOutput(output))),
     }));
     try {
       for (const [name, tensor] of graph.initializers) {
@@ -224,7 +227,7 @@ export class TfjsExecutor {
         results.forEach((result, index) => {
           const output = node.outputs[index];
           if (output === undefined || output === '') disposeIfLoose(result);
-          else if (!wanted.has(output) && this.#graph.consumers(output).length === 0 && !this.#graph.isOutput(output) && !this.#readBySubgraph(output)) drop(output);
+          else if (step.unread.has(output) && !wanted.has(output)) drop(output);
         });
         for (const input of step.lastUses) if (!wanted.has(input)) drop(input);
       }
@@ -260,11 +263,6 @@ export class TfjsExecutor {
       this.#captured = new Set(this.#graph.nodes.flatMap((node) => nodeInputs(node)).filter((name) => name !== '' && !defined.has(name)));
     }
     return this.#captured;
-  }
-
-  #readBySubgraph(name: string): boolean {
-    for (const executor of this.#subgraphs.values()) if (executor.#capturedNames().has(name)) return true;
-    return false;
   }
 
   #subgraph(node: Node, attribute: string): TfjsExecutor {
