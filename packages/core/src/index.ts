@@ -20,7 +20,7 @@ export {
   float32ToBfloat16,
 } from './ir/dtype.js';
 export type { DType, DTypeArrays, TensorData, NumericDType } from './ir/dtype.js';
-export { Tensor, shapeSize } from './ir/tensor.js';
+export { Tensor, shapeSize, rowMajorStrides } from './ir/tensor.js';
 export {
   Graph,
   attr,
@@ -41,6 +41,7 @@ export type { Dim, Shape, TensorType, ValueInfo, AttributeValue, AttributeInput,
 
 export { OpRegistry } from './ops/registry.js';
 export { builtinOps, defaultRegistry } from './ops/builtin.js';
+export { REDUCE_AXES_INPUT_SINCE } from './ops/defs/reduce-ops.js';
 export type { OpDefinition, InferenceContext, InferenceResult, CostContext, EvaluateContext } from './ops/registry.js';
 
 export { BACKEND_SPECIFICATION_VERSION } from './backend/backend.js';

@@ -1,22 +1,9 @@
+import { REDUCE_AXES_INPUT_SINCE } from '@razor/core';
 import type { Kernel, KernelContext, KernelTable } from '../kernel.js';
 import type { TfTensor, TfValue } from '../values.js';
 import { isFloating, normalizeAxis, same, wrapInteger } from './common.js';
 
 type Tf = KernelContext['tf'];
-
-/** The opset from which a reduction takes its axes as input 1 instead of an attribute. */
-const axesInputSince: Record<string, number> = {
-  ReduceSum: 13,
-  ReduceMean: 18,
-  ReduceMax: 18,
-  ReduceMin: 18,
-  ReduceProd: 18,
-  ReduceL1: 18,
-  ReduceL2: 18,
-  ReduceLogSum: 18,
-  ReduceLogSumExp: 18,
-  ReduceSumSquare: 18,
-};
 
 /**
  * The axes a Reduce* node reduces, sorted and non-negative. Empty axes mean every axis, or none
@@ -26,8 +13,8 @@ const axesInputSince: Record<string, number> = {
 function reductionAxes(ctx: KernelContext, rank: number): number[] {
   const opType = ctx.node.opType;
   let axes: number[];
-  if (ctx.opset >= axesInputSince[opType]!) {
-    if (ctx.node.attributes.has('axes')) ctx.invalid(`${opType} takes its axes as input 1 since opset ${axesInputSince[opType]}, not as an attribute; move the axes to an int64 input`);
+  if (ctx.opset >= REDUCE_AXES_INPUT_SINCE[opType]!) {
+    if (ctx.node.attributes.has('axes')) ctx.invalid(`${opType} takes its axes as input 1 since opset ${REDUCE_AXES_INPUT_SINCE[opType]}, not as an attribute; move the axes to an int64 input`);
     axes = ctx.has(1) ? ctx.ints(1) : [];
   } else axes = ctx.intList('axes', []);
   if (axes.length === 0) return ctx.int('noop_with_empty_axes', 0) !== 0 ? [] : Array.from({ length: rank }, (_, axis) => axis);
@@ -270,7 +257,7 @@ function negativeLogLikelihoodLoss(ctx: KernelContext): TfValue {
 
 /** Reductions, arg-reductions, the softmax family and the classification losses. */
 export const reduceKernels: KernelTable = {
-  ...Object.fromEntries(Object.keys(axesInputSince).map((opType) => [opType, reduce(opType)])),
+  ...Object.fromEntries(Object.keys(REDUCE_AXES_INPUT_SINCE).map((opType) => [opType, reduce(opType)])),
   ArgMax: argReduce('ArgMax'),
   ArgMin: argReduce('ArgMin'),
   Softmax: softmaxFamily('Softmax'),

@@ -1,4 +1,4 @@
-import { Tensor, dtypeFromOnnx, getAttribute, type DType, type Node } from '@razor/core';
+import { Tensor, dtypeFromOnnx, getAttribute, rowMajorStrides, type DType, type Node } from '@razor/core';
 import type { KernelContext, KernelResult, KernelTable } from '../kernel.js';
 import { hostToTfData, tfDType, type TfTensor, type TfValue } from '../values.js';
 import { isFloating, normalizeAxis, same, wrapInteger } from './common.js';
@@ -10,16 +10,6 @@ type Tf = KernelContext['tf'];
 
 function product(dims: readonly number[]): number {
   return dims.reduce((total, dim) => total * dim, 1);
-}
-
-function stridesOf(shape: readonly number[]): number[] {
-  const strides = new Array<number>(shape.length);
-  let stride = 1;
-  for (let axis = shape.length - 1; axis >= 0; axis--) {
-    strides[axis] = stride;
-    stride *= shape[axis]!;
-  }
-  return strides;
 }
 
 function sameShape(first: readonly number[], second: readonly number[]): boolean {
@@ -74,7 +64,7 @@ function sliceTensor(tf: Tf, x: TfTensor, begin: readonly number[], size: readon
   while (begin[inner] === 0 && size[inner] === shape[inner]) inner--;
   // One contiguous run: tf.slice returns a view.
   if (size.slice(0, inner).every((dim) => dim === 1)) return tf.slice(x, [...begin], [...size]);
-  const strides = stridesOf(shape);
+  const strides = rowMajorStrides(shape);
   const run = size[inner]! * strides[inner]!;
   const source = x.dataSync() as Float32Array | Int32Array | Uint8Array;
   const target = new typedArrays[x.dtype as keyof typeof typedArrays](product(size));
@@ -135,7 +125,7 @@ function checkedIndices(ctx: KernelContext, indices: TfTensor, size: number, axi
  */
 function flatPositions(ctx: KernelContext, indices: TfTensor, dataShape: readonly number[], axis: number): TfTensor {
   const tf = ctx.tf;
-  const strides = stridesOf(dataShape);
+  const strides = rowMajorStrides(dataShape);
   const rank = dataShape.length;
   indices.shape.forEach((length, position) => {
     if (position !== axis && length > dataShape[position]!) ctx.invalid(`indices ${formatShape(indices.shape)} exceed data ${formatShape(dataShape)} outside axis ${axis}`);
@@ -367,7 +357,7 @@ function scatterOnHost(ctx: KernelContext, data: TfValue, indices: TfTensor, upd
   const target = (data.tensor.dataSync() as Float32Array | Int32Array | Uint8Array).slice();
   const positions = indices.dataSync() as Int32Array;
   const values = updates.dataSync() as Float32Array | Int32Array;
-  const strides = stridesOf(shape);
+  const strides = rowMajorStrides(shape);
   const indexShape = indices.shape;
   const rank = shape.length;
   const coordinates = new Array<number>(rank).fill(0);
@@ -1002,7 +992,7 @@ function nonZero(ctx: KernelContext): TfValue {
   if (shape.length === 0) return int64Value(ctx.tf, count === 0 ? [] : [0], [1, count]);
   const rank = shape.length;
   const output = new Int32Array(rank * count);
-  const strides = stridesOf(shape);
+  const strides = rowMajorStrides(shape);
   let column = 0;
   for (let index = 0; index < values.length; index++) {
     if (values[index] === 0) continue;

@@ -11,6 +11,17 @@ import {
   type TensorData,
 } from './dtype.js';
 
+/** Row-major strides of a static shape, in elements (the last axis has stride 1). */
+export function rowMajorStrides(shape: readonly number[]): number[] {
+  const strides = new Array<number>(shape.length);
+  let stride = 1;
+  for (let axis = shape.length - 1; axis >= 0; axis--) {
+    strides[axis] = stride;
+    stride *= shape[axis]!;
+  }
+  return strides;
+}
+
 /** The number of elements of a static shape. */
 export function shapeSize(shape: readonly number[]): number {
   let size = 1;

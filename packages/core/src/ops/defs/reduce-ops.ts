@@ -2,8 +2,8 @@ import { getInt, getInts, type Dim, type Shape } from '../../ir/graph.js';
 import type { InferenceContext, OpDefinition } from '../registry.js';
 import { constantInts, inputElements, normalizeAxis, requireRank, typeWith } from './rule-helpers.js';
 
-/** The opset from which a reduction takes its axes as input 1 instead of an attribute. */
-const axesInputSince: Record<string, number> = {
+/** The opset from which each Reduce* op takes its axes as input 1 instead of an attribute. */
+export const REDUCE_AXES_INPUT_SINCE: Readonly<Record<string, number>> = {
   ReduceSum: 13,
   ReduceMean: 18,
   ReduceMax: 18,
@@ -37,7 +37,7 @@ function reducedShape(ctx: InferenceContext, shape: Shape, axes: readonly number
  * the op an identity. MACs: one accumulate per input element.
  */
 function reduction(opType: string): OpDefinition {
-  const since = axesInputSince[opType]!;
+  const since = REDUCE_AXES_INPUT_SINCE[opType]!;
   return {
     opType,
     infer(ctx) {
@@ -111,7 +111,7 @@ function softmax(opType: string): OpDefinition {
 }
 
 export const reduceOps: OpDefinition[] = [
-  ...Object.keys(axesInputSince).map(reduction),
+  ...Object.keys(REDUCE_AXES_INPUT_SINCE).map(reduction),
   argReduction('ArgMax'),
   argReduction('ArgMin'),
   softmax('Softmax'),

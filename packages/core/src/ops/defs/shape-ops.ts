@@ -23,7 +23,7 @@ import {
   type Shape,
   type TensorType,
 } from '../../ir/graph.js';
-import { shapeSize, Tensor } from '../../ir/tensor.js';
+import { rowMajorStrides, shapeSize, Tensor } from '../../ir/tensor.js';
 import type { EvaluateContext, InferenceContext, InferenceResult, OpDefinition } from '../registry.js';
 
 // ---------------------------------------------------------------------------
@@ -127,16 +127,6 @@ function elements(data: TensorData): Elements {
   return data as unknown as Elements;
 }
 
-function stridesOf(shape: readonly number[]): number[] {
-  const strides = new Array<number>(shape.length);
-  let stride = 1;
-  for (let axis = shape.length - 1; axis >= 0; axis--) {
-    strides[axis] = stride;
-    stride *= shape[axis]!;
-  }
-  return strides;
-}
-
 /**
  * Builds an output whose element at coordinates c is source[sum over axes of tables[axis][c[axis]]],
  * or `fill` where any table entry is negative (padding).
@@ -175,7 +165,7 @@ function axisTable(length: number, map: (coordinate: number) => number): Int32Ar
 }
 
 function transposeTensor(input: Tensor, perm: readonly number[]): Tensor {
-  const strides = stridesOf(input.shape);
+  const strides = rowMajorStrides(input.shape);
   const outShape = perm.map((axis) => input.shape[axis]!);
   return remap(
     input,
@@ -185,7 +175,7 @@ function transposeTensor(input: Tensor, perm: readonly number[]): Tensor {
 }
 
 function sliceTensor(input: Tensor, starts: readonly number[], steps: readonly number[], lengths: readonly number[]): Tensor {
-  const strides = stridesOf(input.shape);
+  const strides = rowMajorStrides(input.shape);
   return remap(
     input,
     lengths,
@@ -730,7 +720,7 @@ const gather: OpDefinition = {
     const indices = requireValue(ctx, 1);
     const axis = normalizeAxis(getInt(ctx.node, 'axis', 0), data.rank, ctx.fail);
     const axisSize = data.shape[axis]!;
-    const strides = stridesOf(data.shape);
+    const strides = rowMajorStrides(data.shape);
     const positions = indices.toNumbers().map((index) => {
       if (index < -axisSize || index >= axisSize) ctx.fail(`index ${index} is out of range for axis ${axis} of size ${axisSize}`);
       return index < 0 ? index + axisSize : index;
@@ -1000,7 +990,7 @@ const expand: OpDefinition = {
       if (dim !== 1 && other !== 1 && dim !== other) ctx.fail(`shapes ${formatShape(input.shape)} and ${formatShape(requested)} do not broadcast`);
       return dim === 1 ? other : dim;
     });
-    const strides = stridesOf(inputShape);
+    const strides = rowMajorStrides(inputShape);
     return [remap(input, outShape, outShape.map((length, axis) => axisTable(length, (coordinate) => (inputShape[axis] === 1 ? 0 : coordinate * strides[axis]!))))];
   },
 };
@@ -1029,7 +1019,7 @@ const tile: OpDefinition = {
   evaluate(ctx) {
     const input = requireValue(ctx, 0);
     const repeats = requireValue(ctx, 1).toNumbers();
-    const strides = stridesOf(input.shape);
+    const strides = rowMajorStrides(input.shape);
     const outShape = input.shape.map((dim, axis) => dim * repeats[axis]!);
     return [remap(input, outShape, outShape.map((length, axis) => axisTable(length, (coordinate) => (coordinate % input.shape[axis]!) * strides[axis]!)))];
   },
@@ -1102,7 +1092,7 @@ const pad: OpDefinition = {
       const value = ctx.inputs[2];
       fill = value && value.size > 0 ? elements(value.data)[0] : encodeElement(input.dtype, input.dtype === 'string' ? '' : 0);
     } else fill = encodeElement(input.dtype, getFloat(ctx.node, 'value', 0));
-    const strides = stridesOf(input.shape);
+    const strides = rowMajorStrides(input.shape);
     const outShape = input.shape.map((dim, axis) => dim + before[axis]! + after[axis]!);
     const tables = outShape.map((length, axis) => {
       const dim = input.shape[axis]!;
@@ -1226,7 +1216,7 @@ const nonZero: OpDefinition = {
       const value = readNumber(input.dtype, from[index]);
       if (value !== 0 && value !== 0n && value !== '') hits.push(index);
     }
-    const strides = stridesOf(input.shape);
+    const strides = rowMajorStrides(input.shape);
     const output = allocate('int64', input.rank * hits.length);
     hits.forEach((flat, column) => {
       let rest = flat;
