@@ -42,6 +42,7 @@ export type { Dim, Shape, TensorType, ValueInfo, AttributeValue, AttributeInput,
 export { OpRegistry } from './ops/registry.js';
 export { builtinOps, defaultRegistry } from './ops/builtin.js';
 export { REDUCE_AXES_INPUT_SINCE } from './ops/defs/reduce-ops.js';
+export { sliceRange } from './ops/defs/shape-ops.js';
 export type { OpDefinition, InferenceContext, InferenceResult, CostContext, EvaluateContext } from './ops/registry.js';
 
 export { BACKEND_SPECIFICATION_VERSION } from './backend/backend.js';

@@ -60,7 +60,7 @@ function convTranspose(ctx: KernelContext): TfValue {
 // Pooling
 
 /** A pooling window over static spatial sizes, with auto_pad and ceil_mode resolved. */
-interface PoolGeometry {
+export interface PoolGeometry {
   kernel: number[];
   strides: number[];
   dilations: number[];
@@ -73,7 +73,7 @@ interface PoolGeometry {
   outputSpatial: number[];
 }
 
-function poolGeometry(ctx: KernelContext, spatial: readonly number[]): PoolGeometry {
+export function poolGeometry(ctx: KernelContext, spatial: readonly number[]): PoolGeometry {
   const rank = spatial.length;
   const kernel = ctx.intList('kernel_shape') ?? ctx.invalid('attribute kernel_shape is required');
   const strides = ctx.intList('strides') ?? new Array<number>(rank).fill(1);

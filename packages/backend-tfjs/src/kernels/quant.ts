@@ -19,6 +19,7 @@ import type { KernelContext, KernelTable } from '../kernel.js';
 import { integerRange, type TfTensor, type TfValue } from '../values.js';
 import { normalizeAxis } from './common.js';
 import { convolution, readConvolutionAttributes } from './convolution.js';
+import { poolGeometry } from './nn.js';
 
 type Tf = KernelContext['tf'];
 
@@ -361,55 +362,6 @@ function qlinearGlobalAveragePool(ctx: KernelContext): TfValue {
   return { tensor: roundAndSaturate(ctx, tf.mul(sum, multiplier), perTensor(ctx, 4, 'y_zero_point'), x.dtype), dtype: x.dtype };
 }
 
-interface PoolWindow {
-  kernel: number[];
-  strides: number[];
-  /** Pads before each spatial axis. */
-  begin: number[];
-  /** Pads after each spatial axis, including what ceil_mode's last window reaches past. */
-  end: number[];
-}
-
-/** The window of a pooling node over `sizes` (spatial dims): explicit, auto or ceil-mode pads. */
-function poolWindow(ctx: KernelContext, sizes: readonly number[]): PoolWindow {
-  const spatialRank = sizes.length;
-  const kernel = ctx.intList('kernel_shape') ?? ctx.invalid("attribute 'kernel_shape' is required");
-  const strides = ctx.intList('strides', new Array<number>(spatialRank).fill(1));
-  const pads = ctx.intList('pads', new Array<number>(spatialRank * 2).fill(0));
-  const dilations = ctx.intList('dilations', new Array<number>(spatialRank).fill(1));
-  if (kernel.length !== spatialRank || strides.length !== spatialRank || pads.length !== spatialRank * 2) {
-    ctx.invalid(`kernel_shape [${kernel.join(', ')}], strides [${strides.join(', ')}] and pads [${pads.join(', ')}] do not fit ${spatialRank} spatial axes`);
-  }
-  if (dilations.some((dilation) => dilation !== 1)) ctx.unsupported(`does not support dilations [${dilations.join(', ')}] in quantized average pooling`);
-  const autoPad = ctx.string('auto_pad', 'NOTSET');
-  const ceilMode = ctx.int('ceil_mode', 0) !== 0;
-  const begin: number[] = [];
-  const end: number[] = [];
-  sizes.forEach((size, axis) => {
-    const window = kernel[axis]!;
-    const stride = strides[axis]!;
-    let before: number;
-    let after: number;
-    let outputs: number;
-    if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
-      outputs = Math.ceil(size / stride);
-      const total = Math.max(0, (outputs - 1) * stride + window - size);
-      before = autoPad === 'SAME_LOWER' ? Math.ceil(total / 2) : Math.floor(total / 2);
-      after = total - before;
-    } else {
-      [before, after] = autoPad === 'VALID' ? [0, 0] : [pads[axis]!, pads[axis + spatialRank]!];
-      const room = size + before + after - window;
-      if (room < 0) ctx.invalid(`spatial axis ${axis} (size ${size}, padded ${size + before + after}) is smaller than the kernel ${window}`);
-      outputs = ceilMode ? Math.ceil(room / stride) + 1 : Math.floor(room / stride) + 1;
-      // The last window must start inside the input or its begin padding.
-      if (ceilMode && (outputs - 1) * stride >= size + before) outputs--;
-    }
-    begin.push(before);
-    end.push(Math.max(after, (outputs - 1) * stride + window - size - before));
-  });
-  return { kernel, strides, begin, end };
-}
-
 /**
  * com.microsoft QLinearAveragePool on 1-D or 2-D inputs: dequantize, average with tfjs's
  * avgPool (NHWC), quantize. As in onnxruntime's kernel, count_include_pad divides by the
@@ -426,10 +378,12 @@ function qlinearAveragePool(ctx: KernelContext): TfValue {
   let nhwc = channelsLast ? real : tf.transpose(real, rank === 3 ? [0, 2, 1] : [0, 2, 3, 1]);
   if (rank === 3) nhwc = tf.expandDims(nhwc, 1);
   const sizes = rank === 3 ? [nhwc.shape[2]!] : [nhwc.shape[1]!, nhwc.shape[2]!];
-  const window = poolWindow(ctx, sizes);
+  const window = poolGeometry(ctx, sizes);
+  if (window.dilations.some((dilation) => dilation !== 1)) ctx.unsupported(`does not support dilations [${window.dilations.join(', ')}] in quantized average pooling`);
   const two = (values: number[], fill: number): [number, number] => (rank === 3 ? [fill, values[0]!] : [values[0]!, values[1]!]);
-  const [beginH, beginW] = two(window.begin, 0);
-  const [endH, endW] = two(window.end, 0);
+  // Begin pads, and the end pads the last windows reach (ceil_mode).
+  const [beginH, beginW] = two(window.begins, 0);
+  const [endH, endW] = two(window.reach, 0);
   const kernel = two(window.kernel, 1);
   const strides = two(window.strides, 1);
   const padding: [number, number][] = [

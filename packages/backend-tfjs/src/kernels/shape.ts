@@ -1,4 +1,4 @@
-import { Tensor, dtypeFromOnnx, getAttribute, rowMajorStrides, type DType, type Node } from '@razor/core';
+import { Tensor, dtypeFromOnnx, getAttribute, rowMajorStrides, sliceRange, type DType, type Node } from '@razor/core';
 import type { KernelContext, KernelResult, KernelTable } from '../kernel.js';
 import { hostToTfData, tfDType, type TfTensor, type TfValue } from '../values.js';
 import { isFloating, normalizeAxis, same, wrapInteger } from './common.js';
@@ -261,20 +261,6 @@ function split(ctx: KernelContext): TfValue[] {
     start += length;
     return same(x, sliceTensor(ctx.tf, x.tensor, begin, shape.map((dim, position) => (position === axis ? length : dim))));
   });
-}
-
-/** ONNX Slice clamping for one axis (as onnxruntime does it): the first index and the element count. */
-function sliceRange(start: number, end: number, step: number, dim: number): { first: number; length: number } {
-  let first = start < 0 ? start + dim : start;
-  let last = end < 0 ? end + dim : end;
-  if (step > 0) {
-    first = Math.min(Math.max(first, 0), dim);
-    last = Math.min(Math.max(last, 0), dim);
-  } else {
-    first = Math.min(Math.max(first, 0), dim - 1);
-    last = Math.min(Math.max(last, -1), dim - 1);
-  }
-  return { first, length: Math.max(0, Math.ceil((last - first) / step)) };
 }
 
 function slice(ctx: KernelContext): TfValue {

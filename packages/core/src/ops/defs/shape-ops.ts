@@ -583,7 +583,7 @@ export interface SliceParameters {
   steps: number[];
 }
 
-/** ONNX Slice clamping for one axis: the first index and the element count. */
+/** ONNX Slice clamping for one axis, as onnxruntime does it: the first index and the element count (a step of 0 fails). */
 export function sliceRange(start: number, end: number, step: number, dim: number): { first: number; length: number } {
   if (step === 0) return fail(ErrorCodes.INVALID_ARGUMENT, 'Slice step cannot be 0');
   let first = start < 0 ? start + dim : start;
