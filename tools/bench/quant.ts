@@ -116,7 +116,7 @@ export async function quantBenchmark(backend: Backend, runs: string, threads: nu
         calibration: datasetFeeds(calibration, { input: graph.inputs[0]!.name, batchSize: 32, transform }),
         sessionOptions: { threads },
         ...variant.options,
-        ...(variant.firstConvFloat ? { exclude: [graph.nodes.find((node) => node.opType === 'Conv')!.name] } : {}),
+        ...(variant.firstConvFloat ? { exclude: { nodes: [graph.nodes.find((node) => node.opType === 'Conv')!.name] } } : {}),
       });
       const int8 = await figures(result.graph, backend, test, threads);
       const latency: string[] = [];
