@@ -61,12 +61,13 @@ function maxAbs(tensor: Tensor): number {
 }
 
 describe('quantizeQdq: onnxruntime conventions', () => {
-  it('stores weights as int8 with a scalar scale and zero point 0, biases as int32 at input scale × weight scale without a zero point', async () => {
+  it('stores conv weights as int8 with a scalar scale and the default zero point 0, biases as int32 at input scale × weight scale without a zero point', async () => {
     const graph = smallCnn();
     const { graph: quantized, ranges, summary } = await quantizeCalibrated(graph, { activations: uint8, weights: int8, perChannel: false });
 
     const weight = dequantizeFeeding(quantized, 'c1', 1);
-    expect(weight.inputs).toEqual(['w1_quantized', 'w1_scale', 'w1_zero_point']);
+    // Symmetric int8: the all-zero zero point is left to the ONNX default.
+    expect(weight.inputs).toEqual(['w1_quantized', 'w1_scale']);
     expect(weight.attributes.has('axis')).toBe(false);
     const integer = quantized.initializers.get('w1_quantized')!;
     expect(integer.dtype).toBe('int8');
@@ -76,8 +77,7 @@ describe('quantizeQdq: onnxruntime conventions', () => {
     expect(scale.shape).toEqual([]);
     const w1 = graph.initializers.get('w1')!;
     expect(scale.numberAt(0)).toBeCloseTo(maxAbs(w1) / 127, 9);
-    expect(quantized.initializers.get('w1_zero_point')!.dtype).toBe('int8');
-    expect(quantized.initializers.get('w1_zero_point')!.numberAt(0)).toBe(0);
+    expect(quantized.initializers.has('w1_zero_point')).toBe(false);
     const weights = w1.data as Float32Array;
     for (let index = 0; index < weights.length; index++) expect(integer.numberAt(index)).toBe(Math.round(weights[index]! / scale.numberAt(0)));
     // The float weight is gone.
@@ -148,7 +148,9 @@ describe('quantizeQdq: onnxruntime conventions', () => {
       expect(getInt(dequantize, 'axis'), node).toBe(axis);
       const scale = quantized.initializers.get(`${weight}_scale`)!;
       expect(scale.shape, node).toEqual([channels]);
-      expect(quantized.initializers.get(`${weight}_zero_point`)!.shape).toEqual([channels]);
+      // Conv filters leave their all-zero zero points out; the others keep one per channel.
+      if (node === 'conv') expect(dequantize.inputs, node).toHaveLength(2);
+      else expect(quantized.initializers.get(`${weight}_zero_point`)!.shape, node).toEqual([channels]);
       // Each channel's scale is its own max |w| / 127.
       const tensor = graph.initializers.get(weight)!;
       const data = tensor.data as Float32Array;

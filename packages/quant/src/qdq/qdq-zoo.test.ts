@@ -100,6 +100,9 @@ describe('quantizeQdq on zoo models (MNIST, onnxruntime)', () => {
       const { graph: quantized, summary } = quantizeQdq(graph, { ...schemes, ranges });
       expect(summary.clippedBiases).toEqual([]);
       if (perChannel) expect(summary.perChannelWeights).toBe(summary.quantizedWeights);
+      // No initializer is left unread (a removed Clip takes its bounds along): onnxruntime warns of each one at load.
+      const read = new Set(quantized.nodes.flatMap((node) => node.inputs));
+      expect([...quantized.initializers.keys()].filter((name) => !read.has(name))).toEqual([]);
 
       const evaluation = batches(2000, 2);
       const optimizedPath = join(directory, `${model}.optimized.onnx`);

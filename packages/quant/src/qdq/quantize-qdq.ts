@@ -73,6 +73,7 @@ interface InitializerJob {
 
 interface ParamNames {
   scale: string;
+  /** '' when the DequantizeLinear leaves the zero point out. */
   zeroPoint: string;
   params: QuantParams;
 }
@@ -91,6 +92,11 @@ function initializerBytes(graph: Graph): number {
 
 function scaleTensor(params: QuantParams, perChannel: boolean): Tensor {
   return perChannel ? new Tensor('float32', [params.scale.length], Float32Array.from(params.scale)) : Tensor.scalar('float32', params.scale[0]!);
+}
+
+/** int8 parameters whose zero points are all 0 (symmetric int8). */
+function isZeroInt8(params: QuantParams): boolean {
+  return params.type === 'int8' && params.zeroPoint.every((zeroPoint) => zeroPoint === 0);
 }
 
 function zeroPointTensor(params: QuantParams, perChannel: boolean): Tensor {
@@ -115,7 +121,8 @@ function checkOptions(options: QuantizeQdqOptions): void {
  *   its calibrated range; reshape-like ops reuse their input's), read by all its consumers; a
  *   graph output keeps its name on the DequantizeLinear output;
  * - weights become `<w>_quantized` + `<w>_scale` + `<w>_zero_point` read by one DequantizeLinear
- *   (with `axis` when per channel); Gemm's alpha and beta are folded into weight and bias;
+ *   (with `axis` when per channel; a symmetric int8 Conv filter leaves out its all-zero zero
+ *   point); Gemm's alpha and beta are folded into weight and bias;
  * - biases become int32 `<b>_quantized` with scale input scale × weight scale and no zero point,
  *   read by a DequantizeLinear; a Conv or Gemm without bias gets an all-zero one;
  * - Relu/Clip after a quantized op are removed when activations are asymmetric;
@@ -206,6 +213,8 @@ export function quantizeQdq(graph: Graph, options: QuantizeQdqOptions): Quantize
     node.attributes.set(entry.role === 'weight' ? 'alpha' : 'beta', { type: 'float', value: 1 });
   }
 
+  // Float initializers replaced or left unread here: dropped at the end when nothing reads them.
+  const floatInitializers = new Set<string>();
   // Relu/Clip absorbed into their producer: the producer writes the activation's output.
   for (const entry of plan.nodes) {
     if (entry.action !== 'remove') continue;
@@ -215,10 +224,11 @@ export function quantizeQdq(graph: Graph, options: QuantizeQdqOptions): Quantize
     producer.outputs = producer.outputs.map((output) => (output === input ? node.outputs[0]! : output));
     out.valueInfo.delete(input);
     out.removeNode(node);
+    // Clip's bounds are read by nothing now (unless shared).
+    for (const bound of node.inputs.slice(1)) if (bound !== '' && out.initializers.has(bound)) floatInitializers.add(bound);
     summary.removedActivations.push(entry.name);
   }
 
-  const floatInitializers = new Set<string>();
   const addNode = (opType: string, inputs: string[], output: string, name: string, axis?: number): void => {
     out.addNode({ opType, inputs, outputs: [output], name: out.uniqueName(name), attributes: axis === undefined ? {} : { axis } });
   };
@@ -289,13 +299,17 @@ export function quantizeQdq(graph: Graph, options: QuantizeQdqOptions): Quantize
   for (const job of jobs.values()) {
     const perChannel = job.axis !== undefined;
     const quantized = addInitializer(`${job.base}_quantized`, quantizeTensor(job.tensor, job.params));
+    const scale = addInitializer(`${job.base}_scale`, scaleTensor(job.params, perChannel));
+    // A symmetric int8 convolution filter leaves out its all-zero zero point (the ONNX default):
+    // onnxruntime fuses the group the same, and a per-channel one is a byte per channel of file.
+    const implicitZero = job.role === 'weight' && isZeroInt8(job.params) && job.entries.every((entry) => planned(entry.node).opType === 'Conv');
     const names: ParamNames = {
-      scale: addInitializer(`${job.base}_scale`, scaleTensor(job.params, perChannel)),
-      zeroPoint: addInitializer(`${job.base}_zero_point`, zeroPointTensor(job.params, perChannel)),
+      scale,
+      zeroPoint: implicitZero ? '' : addInitializer(`${job.base}_zero_point`, zeroPointTensor(job.params, perChannel)),
       params: job.params,
     };
     const output = out.uniqueName(`${job.base}_DequantizeLinear_Output`);
-    addNode('DequantizeLinear', [quantized, names.scale, names.zeroPoint], output, `${job.base}_DequantizeLinear`, job.axis);
+    addNode('DequantizeLinear', implicitZero ? [quantized, scale] : [quantized, scale, names.zeroPoint], output, `${job.base}_DequantizeLinear`, job.axis);
     initializerOutputs.set(job, { output, names });
     floatInitializers.add(job.initializer);
     if (job.role === 'weight') {

@@ -188,7 +188,8 @@ function attributesOf(node: Node, names?: readonly string[]): Record<string, Att
 class Converter {
   readonly #graph: Graph;
   readonly #constants: Map<string, Tensor>;
-  readonly #zeroPoints = new Map<DType, string>();
+  /** Zero-point initializers made here, by dtype and element count. */
+  readonly #zeroPoints = new Map<string, string>();
   /** Values produced by nodes removed here, whose inferred types must go. */
   readonly #removedValues = new Set<string>();
   /** QuantizeLinear nodes absorbed into the integer ops. */
@@ -250,18 +251,23 @@ class Converter {
     return { q, value: q.outputs[0], dtype, scale, zeroPoint: zeroPoint || undefined };
   }
 
-  /** A zero point initializer of `dtype` holding 0 (for parameters written without one). */
-  #zero(dtype: DType): string {
-    let name = this.#zeroPoints.get(dtype);
+  /**
+   * A zero point initializer of `dtype` holding `elements` zeros, for parameters written without
+   * one (a per-channel scale gets as many zeros as it has channels, the shape integer ops expect).
+   */
+  #zero(dtype: DType, elements: number): string {
+    const key = `${dtype}\u0000${elements}`;
+    let name = this.#zeroPoints.get(key);
     if (name === undefined) {
-      name = this.#graph.addInitializer(this.#graph.uniqueName(`zero_point_${dtype}`), Tensor.from(dtype, [], [0]));
-      this.#zeroPoints.set(dtype, name);
+      const zeros = Tensor.from(dtype, elements === 1 ? [] : [elements], new Array<number>(elements).fill(0));
+      name = this.#graph.addInitializer(this.#graph.uniqueName(elements === 1 ? `zero_point_${dtype}` : `zero_point_${dtype}_${elements}`), zeros);
+      this.#zeroPoints.set(key, name);
     }
     return name;
   }
 
-  #zeroPointOf(operand: { zeroPoint: string | undefined; dtype: DType }): string {
-    return operand.zeroPoint ?? this.#zero(operand.dtype);
+  #zeroPointOf(operand: { zeroPoint: string | undefined; dtype: DType; channels?: number | undefined }): string {
+    return operand.zeroPoint ?? this.#zero(operand.dtype, operand.channels ?? 1);
   }
 
   /** The data inputs of `node` at `positions`, each through DequantizeLinear per tensor with an 8-bit type. */
