@@ -19,6 +19,7 @@ interface Report {
   summary: { quantizedByOpType: Record<string, number> };
   sensitivity?: { node: string; drop: number }[];
   floatNodes?: string[];
+  floatStemTrials?: { floatNodes: string[]; medianMs: Record<string, number>; score: number }[];
 }
 
 beforeAll(async () => {
@@ -76,6 +77,31 @@ describe('razor quantize', () => {
     const written = await loadOnnx(out);
     const opTypes = new Set(written.nodes.map((node) => node.opType));
     if (report.floatNodes!.length < 5) expect([...opTypes].some((opType) => opType === 'QLinearConv' || opType === 'QGemm')).toBe(true);
+  });
+
+  it('measures float stems with --float-stem and writes the model with the one it picked', async () => {
+    const out = join(scratch, 'lenet.stem.onnx');
+    const result = await razor('quantize', model, '--calib', 'mnist', '--calib-size', '64', '--runs', '2', '--threads', '1', '--float-stem', '--out', out);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/float stems \(leading layers left in float\), median latency:/);
+    expect(result.stdout).toMatch(/none +[\d.]+ ms +[\d.]+ ms +1\.00×/);
+    expect(result.stderr).toMatch(/timing float stems +\[#+\] +100% +2\/2/);
+    const report = JSON.parse(readFileSync(join(scratch, 'lenet.stem.report.json'), 'utf8')) as Report;
+    // LeNet-5 has five weighted layers: stems of 0 to 4 of them.
+    const trials = report.floatStemTrials!;
+    expect(trials.map((trial) => trial.floatNodes.length)).toEqual([0, 1, 2, 3, 4]);
+    expect(trials[4]!.floatNodes.slice(0, 3)).toEqual(trials[3]!.floatNodes);
+    expect(Object.keys(trials[0]!.medianMs).sort()).toEqual(['1', '32']);
+    const chosen = report.floatNodes!;
+    expect(trials.some((trial) => JSON.stringify(trial.floatNodes) === JSON.stringify(chosen))).toBe(true);
+    const written = await loadOnnx(out);
+    for (const name of trials[4]!.floatNodes) {
+      const node = written.nodes.find((candidate) => candidate.name === name)!;
+      expect(written.initializers.get(node.inputs[1]!)?.dtype === 'float32', name).toBe(chosen.includes(name));
+    }
+    const dynamic = await razor('quantize', model, '--dynamic', '--float-stem', '--out', join(scratch, 'x.onnx'));
+    expect(dynamic.code).toBe(2);
+    expect(dynamic.stderr).toMatch(/--float-stem works with static quantization, not --dynamic/);
   });
 
   it('quantizes MatMul/Gemm weights dynamically without calibration', async () => {

@@ -93,8 +93,8 @@ export type { SaveOnnxOptions, ExternalDataOptions } from './onnx/onnx-writer.js
 // Resource estimator and BatchNorm folding.
 export { estimateResources } from './estimator/estimate-resources.js';
 export type { EstimateOptions, ResourceEstimate, NodeEstimate, OpTypeEstimate } from './estimator/estimate-resources.js';
-export { measureLatency } from './estimator/measure-latency.js';
-export type { LatencyOptions, LatencyResult } from './estimator/measure-latency.js';
+export { measureLatency, compareLatency } from './estimator/measure-latency.js';
+export type { LatencyOptions, LatencyResult, CompareLatencyOptions } from './estimator/measure-latency.js';
 export { randomInputs, resolveInputShapes, feedInputs, createRandom } from './estimator/random-inputs.js';
 export type { RandomInputsOptions } from './estimator/random-inputs.js';
 export { foldBatchNorm } from './passes/fold-batchnorm.js';

@@ -1,5 +1,5 @@
 // @razor/quant public API: observers, calibration, post-training quantization to QDQ or QOperator ONNX,
-// dynamic quantization, sensitivity analysis and mixed precision.
+// dynamic quantization, sensitivity analysis, mixed precision and a latency-measured float stem.
 export type { QuantType, QuantScheme, TensorRange, QuantParams } from './types.js';
 export { quantRange, quantParamsFromRange, tensorRange, quantizeTensor, dequantizeTensor, roundHalfToEven } from './quant-params.js';
 export * from './observers/index.js';
@@ -12,3 +12,5 @@ export { quantizeStatic, DEFAULT_ACTIVATION_SCHEME, DEFAULT_WEIGHT_SCHEME } from
 export type { QuantizeStaticOptions, QuantizeStaticResult, QuantFormat } from './quantize-static.js';
 export { classifierTop1, layerSensitivity, mixedPrecision, quantizableNodes } from './sensitivity.js';
 export type { GraphMetric, AccuracyToolOptions, LayerSensitivity, MixedPrecisionOptions, MixedPrecisionResult } from './sensitivity.js';
+export { floatStem } from './float-stem.js';
+export type { FloatStemOptions, FloatStemTrial, FloatStemResult } from './float-stem.js';

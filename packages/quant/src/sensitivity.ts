@@ -48,7 +48,12 @@ export interface LayerSensitivity {
   drop: number;
 }
 
-function quantizeWith(prepared: Graph, options: AccuracyToolOptions, excludeNodes: readonly string[]): QuantizeQdqResult {
+/** `quantizeQdq` with `quantizeStatic`'s defaults and `excludeNodes` kept in float besides the options' own exclusions. */
+export function quantizeWith(
+  prepared: Graph,
+  options: PlanOptions & { perChannel?: boolean; ranges: ReadonlyMap<string, TensorRange> },
+  excludeNodes: readonly string[],
+): QuantizeQdqResult {
   return quantizeQdq(prepared, {
     activations: options.activations ?? DEFAULT_ACTIVATION_SCHEME,
     weights: options.weights ?? DEFAULT_WEIGHT_SCHEME,

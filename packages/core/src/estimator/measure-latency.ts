@@ -1,4 +1,4 @@
-import type { Backend } from '../backend/backend.js';
+import type { Backend, BackendSession } from '../backend/backend.js';
 import { resolveBackend } from '../backend/backend-registry.js';
 import { ErrorCodes, fail } from '../errors.js';
 import type { Graph } from '../ir/graph.js';
@@ -34,6 +34,14 @@ function percentile(sorted: readonly number[], fraction: number): number {
   return sorted[lower]! + (sorted[upper]! - sorted[lower]!) * (position - lower);
 }
 
+/** Options of `compareLatency`. */
+export interface CompareLatencyOptions extends Omit<LatencyOptions, 'runs'> {
+  /** Rounds; in each, every graph runs `runsPerRound` timed runs in turn (default 10). */
+  rounds?: number;
+  /** Timed runs of one graph in a row within a round (default 5). */
+  runsPerRound?: number;
+}
+
 /**
  * Measures how long one run of `graph` takes on a backend (an object, or a registered
  * name): compiles a session, feeds seeded random inputs of the declared dtypes and
@@ -42,29 +50,57 @@ function percentile(sorted: readonly number[], fraction: number): number {
  */
 export async function measureLatency(graph: Graph, backend: Backend | string, options: LatencyOptions = {}): Promise<LatencyResult> {
   const runs = options.runs ?? 20;
-  const warmup = options.warmup ?? 3;
   if (!Number.isInteger(runs) || runs < 1) fail(ErrorCodes.INVALID_ARGUMENT, `runs must be a positive integer, not ${runs}`);
+  const [result] = await compareLatency([graph], backend, { ...options, rounds: 1, runsPerRound: runs });
+  return result!;
+}
+
+/**
+ * Latency of several graphs that take the same inputs (a float model and its quantized
+ * versions, say), measured interleaved so that each sees the same machine: every round runs
+ * each graph `runsPerRound` times in turn, the graph that starts rotating from round to round.
+ * On a shared or throttling machine, speed drifts over seconds; measuring one graph after the
+ * other would put that drift into their ratio. All sessions stay open while measuring. The
+ * feeds are the first graph's (seeded random inputs unless `feeds` is given). One result per
+ * graph, in order.
+ */
+export async function compareLatency(graphs: readonly Graph[], backend: Backend | string, options: CompareLatencyOptions = {}): Promise<LatencyResult[]> {
+  const rounds = options.rounds ?? 10;
+  const runsPerRound = options.runsPerRound ?? 5;
+  const warmup = options.warmup ?? 3;
+  for (const [name, value] of [['rounds', rounds], ['runsPerRound', runsPerRound]] as const) {
+    if (!Number.isInteger(value) || value < 1) fail(ErrorCodes.INVALID_ARGUMENT, `${name} must be a positive integer, not ${value}`);
+  }
   if (!Number.isInteger(warmup) || warmup < 0) fail(ErrorCodes.INVALID_ARGUMENT, `warmup must be a non-negative integer, not ${warmup}`);
-  const feeds = options.feeds ?? randomInputs(graph, options);
+  if (graphs.length === 0) fail(ErrorCodes.INVALID_ARGUMENT, 'compareLatency needs at least one graph');
+  const feeds = options.feeds ?? randomInputs(graphs[0]!, options);
   const engine = await resolveBackend(backend);
-  const session = await engine.createSession(graph, options.threads === undefined ? {} : { threads: options.threads });
-  const times: number[] = [];
+  const sessions: BackendSession[] = [];
+  const times: number[][] = graphs.map(() => []);
   try {
-    for (let run = 0; run < warmup; run++) await session.run(feeds);
-    for (let run = 0; run < runs; run++) {
-      const start = performance.now();
-      await session.run(feeds);
-      times.push(performance.now() - start);
+    for (const graph of graphs) sessions.push(await engine.createSession(graph, options.threads === undefined ? {} : { threads: options.threads }));
+    for (const session of sessions) for (let run = 0; run < warmup; run++) await session.run(feeds);
+    for (let round = 0; round < rounds; round++) {
+      for (let turn = 0; turn < sessions.length; turn++) {
+        const index = (round + turn) % sessions.length;
+        for (let run = 0; run < runsPerRound; run++) {
+          const start = performance.now();
+          await sessions[index]!.run(feeds);
+          times[index]!.push(performance.now() - start);
+        }
+      }
     }
   } finally {
-    await session.release();
+    for (const session of sessions) await session.release();
   }
-  const sorted = [...times].sort((left, right) => left - right);
-  return {
-    meanMs: times.reduce((sum, time) => sum + time, 0) / times.length,
-    medianMs: percentile(sorted, 0.5),
-    p90Ms: percentile(sorted, 0.9),
-    minMs: sorted[0]!,
-    runs,
-  };
+  return times.map((values) => {
+    const sorted = [...values].sort((left, right) => left - right);
+    return {
+      meanMs: values.reduce((sum, time) => sum + time, 0) / values.length,
+      medianMs: percentile(sorted, 0.5),
+      p90Ms: percentile(sorted, 0.9),
+      minMs: sorted[0]!,
+      runs: values.length,
+    };
+  });
 }
