@@ -83,8 +83,9 @@ describe('razor quantize', () => {
     const out = join(scratch, 'lenet.stem.onnx');
     const result = await razor('quantize', model, '--calib', 'mnist', '--calib-size', '64', '--runs', '2', '--threads', '1', '--float-stem', '--out', out);
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout).toMatch(/float stems \(leading layers left in float\), median latency:/);
-    expect(result.stdout).toMatch(/none +[\d.]+ ms +[\d.]+ ms +1\.00×/);
+    expect(result.stdout).toMatch(/float stems \(leading layers left in float\), median latency, measured interleaved with the float model:/);
+    expect(result.stdout).toMatch(/none +[\d.]+ ms +[\d.]+ ms +1\.00× +[\d.]+× \/ [\d.]+×/);
+    expect(result.stdout).toMatch(/\(float model\) +[\d.]+ ms +[\d.]+ ms/);
     expect(result.stderr).toMatch(/timing float stems +\[#+\] +100% +2\/2/);
     const report = JSON.parse(readFileSync(join(scratch, 'lenet.stem.report.json'), 'utf8')) as Report;
     // LeNet-5 has five weighted layers: stems of 0 to 4 of them.

@@ -59,9 +59,11 @@ describe('floatStem', () => {
       expect(trial.medianMs[1]).toBeGreaterThan(0);
       expect(trial.score).toBeCloseTo((trial.medianMs[1]! / stem.trials[0]!.medianMs[1]! + trial.medianMs[8]! / stem.trials[0]!.medianMs[8]!) / 2, 9);
     }
-    // The pick: the lowest score among those at least 3% under the all-int8 model's, else none.
-    const eligible = stem.trials.filter((trial) => trial.score <= 0.97);
-    const expected = eligible.length === 0 ? [] : eligible.reduce((best, trial) => (trial.score < best.score ? trial : best)).floatNodes;
+    expect(Object.keys(stem.floatMedianMs)).toEqual(['1', '8']);
+    // The pick: none unless some stem is at least 3% under the all-int8 model; then the shortest
+    // stem within 3% of the fastest.
+    const fastest = Math.min(...stem.trials.map((trial) => trial.score));
+    const expected = fastest > 0.97 ? [] : stem.trials.find((trial) => trial.score <= Math.min(fastest + 0.03, 0.97))!.floatNodes;
     expect(stem.floatNodes).toEqual(expected);
     // The returned graph leaves exactly those layers in float.
     for (const layer of layers) expect(isFloat(stem.result.graph, layer), layer).toBe(stem.floatNodes.includes(layer));
@@ -71,8 +73,10 @@ describe('floatStem', () => {
     const first = layers[0]!;
     // Every graph whose first convolution is quantized takes 20 ms longer per run.
     const slowInt8 = await floatStem(quantized.prepared, { backend: slowed((graph) => !isFloat(graph, first), 20), ranges: quantized.ranges, maxLayers: 2, rounds: 2 });
-    expect(slowInt8.floatNodes[0]).toBe(first);
     expect(slowInt8.trials[1]!.score).toBeLessThan(0.5);
+    // One float layer is enough; the second would gain nothing the noise could not explain away.
+    if (slowInt8.trials[2]!.score >= slowInt8.trials[1]!.score - 0.03) expect(slowInt8.floatNodes).toEqual([first]);
+    else expect(slowInt8.floatNodes).toEqual(layers.slice(0, 2));
     // Every graph with the first convolution in float is the slow one: the all-int8 model wins.
     const slowFloat = await floatStem(quantized.prepared, { backend: slowed((graph) => isFloat(graph, first), 20), ranges: quantized.ranges, maxLayers: 2, rounds: 2 });
     expect(slowFloat.floatNodes).toEqual([]);

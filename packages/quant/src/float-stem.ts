@@ -35,7 +35,8 @@ export interface FloatStemOptions extends PlanOptions {
   rounds?: number;
   /**
    * How much faster a stem must measure than the all-int8 model to be chosen, as a fraction
-   * (default 0.03): smaller differences are within a shared machine's noise.
+   * (default 0.03): smaller differences are within a shared machine's noise. Among stems that
+   * measure within this much of the fastest, the one with the fewest float layers is chosen.
    */
   minGain?: number;
   /** Called after each batch size is measured. */
@@ -59,6 +60,8 @@ export interface FloatStemResult {
   floatNodes: string[];
   /** Every candidate, fewest float layers first (the first is the all-int8 model). */
   trials: FloatStemTrial[];
+  /** The float graph's median milliseconds per run, by batch size, measured with the candidates. */
+  floatMedianMs: Record<number, number>;
 }
 
 const WEIGHTED = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
@@ -81,8 +84,9 @@ function inputShapes(graph: Graph, batch: number): Record<string, number[]> {
 /**
  * Tries leaving the first 0, 1, …, `maxLayers` quantized weighted layers (Conv, Gemm, MatMul)
  * of `prepared` in float, measures each candidate's latency on `backend` at each batch size
- * (all candidates interleaved, so that they see the same machine), and keeps the fastest: the
- * all-int8 model unless a stem is at least `minGain` faster. `prepared` must be the graph the
+ * (all candidates and the float graph interleaved, so that they see the same machine), and
+ * keeps the fastest: the all-int8 model unless a stem is at least `minGain` faster, and the
+ * shortest stem within `minGain` of the fastest one. `prepared` must be the graph the
  * ranges were calibrated on (`quantizeStatic(...).prepared`); no calibration runs here.
  */
 export async function floatStem(prepared: Graph, options: FloatStemOptions): Promise<FloatStemResult> {
@@ -111,10 +115,12 @@ export async function floatStem(prepared: Graph, options: FloatStemOptions): Pro
   }
   const candidates = stems.map((floatNodes) => ({ floatNodes, result: quantizeWith(prepared, options, floatNodes) }));
   const medians = candidates.map(() => ({}) as Record<number, number>);
+  const floatMedianMs: Record<number, number> = {};
   if (candidates.length > 1) {
     for (const [position, batch] of batchSizes.entries()) {
+      // The float graph runs along as the reference a user compares with.
       const measured = await compareLatency(
-        candidates.map((candidate) => candidate.result.graph),
+        [...candidates.map((candidate) => candidate.result.graph), prepared],
         options.backend,
         {
           inputShapes: inputShapes(prepared, batch),
@@ -123,7 +129,8 @@ export async function floatStem(prepared: Graph, options: FloatStemOptions): Pro
           ...(options.sessionOptions?.threads === undefined ? {} : { threads: options.sessionOptions.threads }),
         },
       );
-      measured.forEach((latency, index) => (medians[index]![batch] = latency.medianMs));
+      measured.slice(0, candidates.length).forEach((latency, index) => (medians[index]![batch] = latency.medianMs));
+      floatMedianMs[batch] = measured[candidates.length]!.medianMs;
       options.onProgress?.(position + 1, batchSizes.length);
     }
   }
@@ -132,9 +139,9 @@ export async function floatStem(prepared: Graph, options: FloatStemOptions): Pro
     medianMs: medians[index]!,
     score: candidates.length > 1 ? batchSizes.reduce((sum, batch) => sum + medians[index]![batch]! / medians[0]![batch]!, 0) / batchSizes.length : 1,
   }));
-  let best = 0;
-  for (let index = 1; index < trials.length; index++) {
-    if (trials[index]!.score < trials[best]!.score && trials[index]!.score <= 1 - minGain) best = index;
-  }
-  return { result: candidates[best]!.result, floatNodes: candidates[best]!.floatNodes, trials };
+  const fastest = Math.min(...trials.map((trial) => trial.score));
+  // The fewest float layers among the stems as fast as the fastest, give or take minGain.
+  let chosen = 0;
+  if (fastest <= 1 - minGain) chosen = trials.findIndex((trial) => trial.score <= Math.min(fastest + minGain, 1 - minGain));
+  return { result: candidates[chosen]!.result, floatNodes: candidates[chosen]!.floatNodes, trials, floatMedianMs };
 }

@@ -278,7 +278,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   let quantized: Graph;
   let details: Record<string, unknown>;
   let sensitivity: LayerSensitivity[] | undefined;
-  let stemTrials: FloatStemTrial[] | undefined;
+  let stem: { trials: FloatStemTrial[]; floatMedianMs: Record<number, number> } | undefined;
   if (values.dynamic) {
     const result = quantizeDynamic(graph, {
       weightType: 'int8',
@@ -334,7 +334,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     }
     if (values['float-stem']) {
       const stemBar = values.json ? undefined : new ProgressBar(io.stderr, { total: LATENCY_BATCHES.length, label: 'timing float stems', unit: 'batch size' });
-      const stem = await floatStem(result.prepared, {
+      const measured = await floatStem(result.prepared, {
         ...staticOptions,
         exclude: { nodes: [...exclude.nodes, ...floatNodes], opTypes: exclude.opTypes },
         ranges: result.ranges,
@@ -344,9 +344,9 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
         onProgress: (done) => stemBar?.update(done),
       });
       stemBar?.finish();
-      qdq = stem.result.graph;
-      floatNodes = [...floatNodes, ...stem.floatNodes];
-      stemTrials = stem.trials;
+      qdq = measured.result.graph;
+      floatNodes = [...floatNodes, ...measured.floatNodes];
+      stem = { trials: measured.trials, floatMedianMs: measured.floatMedianMs };
     }
     quantized = format === 'qoperator' ? toQOperator(qdq).graph : qdq;
     details = {
@@ -382,7 +382,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     latencyRatio: Object.fromEntries(Object.keys(before.latencyMs).map((key) => [key, after.latencyMs[key]! / before.latencyMs[key]!])),
     ...(before.accuracy && after.accuracy ? { top1Drop: (before.accuracy.top1 - after.accuracy.top1) * 100 } : {}),
     ...(sensitivity ? { sensitivity } : {}),
-    ...(stemTrials ? { floatStemTrials: stemTrials } : {}),
+    ...(stem ? { floatStemTrials: stem.trials, floatStemFloatMs: stem.floatMedianMs } : {}),
   };
   await writeFileAtomically(reportPath, new TextEncoder().encode(`${JSON.stringify(report, null, 2)}\n`), 'the quantization report');
   if (values.json) {
@@ -398,17 +398,28 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
       { title: 'drop', align: 'right' },
     ], sensitivity.map((layer) => [layer.node, layer.opType, `${layer.metric.toFixed(2)}%`, layer.drop.toFixed(2)])));
   }
-  if (stemTrials) {
-    log('float stems (leading layers left in float), median latency:');
+  if (stem) {
+    const float = stem.floatMedianMs;
+    log('float stems (leading layers left in float), median latency, measured interleaved with the float model:');
+    const cells = (medianMs: Record<number, number>): string[] => LATENCY_BATCHES.map((batch) => (medianMs[batch] === undefined ? '' : formatMilliseconds(medianMs[batch]!)));
+    const versusFloat = (medianMs: Record<number, number>): string =>
+      LATENCY_BATCHES.filter((batch) => medianMs[batch] !== undefined && float[batch] !== undefined).map((batch) => `${(medianMs[batch]! / float[batch]!).toFixed(2)}×`).join(' / ');
     log(renderTable([
       { title: 'float layers', align: 'left' },
       ...LATENCY_BATCHES.map((batch) => ({ title: `batch ${batch}`, align: 'right' as const })),
       { title: 'vs all int8', align: 'right' },
-    ], stemTrials.map((trial) => [
-      trial.floatNodes.length === 0 ? 'none' : trial.floatNodes.length === 1 ? trial.floatNodes[0]! : `${trial.floatNodes.length}: ${trial.floatNodes[0]} … ${trial.floatNodes.at(-1)}`,
-      ...LATENCY_BATCHES.map((batch) => (trial.medianMs[batch] === undefined ? '' : formatMilliseconds(trial.medianMs[batch]!))),
-      `${trial.score.toFixed(2)}×`,
-    ])));
+      { title: 'vs float', align: 'right' },
+    ], [
+      ...stem.trials.map((trial) => [
+        trial.floatNodes.length === 0 ? 'none' : trial.floatNodes.length === 1 ? trial.floatNodes[0]! : `${trial.floatNodes.length}: ${trial.floatNodes[0]} … ${trial.floatNodes.at(-1)}`,
+        ...cells(trial.medianMs),
+        `${trial.score.toFixed(2)}×`,
+        versusFloat(trial.medianMs),
+      ]),
+      ['(float model)', ...cells(float), '', ''],
+    ]));
+    const kept = (details as { floatNodes?: string[] }).floatNodes ?? [];
+    if (kept.length > 0) log(`kept in float: ${kept.join(', ')}`);
   }
   const rows: string[][] = [
     ['file size', formatBytes(before.bytes), formatBytes(after.bytes), `${report.sizeRatio.toFixed(2)}×`],
