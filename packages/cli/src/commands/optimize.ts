@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import {
   ErrorCodes,
   RazorError,
+  compareLatency,
   eliminateDeadCode,
   estimateResources,
   fail,
@@ -9,7 +10,6 @@ import {
   foldBatchNorm,
   foldConstants,
   inferShapes,
-  measureLatency,
   saveOnnx,
   topologicalSort,
   validateGraph,
@@ -44,7 +44,8 @@ Conv, ConvTranspose, Gemm or MatMul before it, removes nodes no output needs, an
 sorts the nodes. Then runs the original and the optimized model on the same seeded
 random inputs (onnxruntime) and refuses to write the file when an output differs by
 more than ${RELATIVE_TOLERANCE} of that output's largest magnitude. Prints nodes, parameters, MACs,
-file size and median latency before and after. A .onnx.gz model is decompressed first.
+file size and median latency before and after (the two models run alternately). A
+.onnx.gz model is decompressed first.
 
 Options:
   --out FILE             the optimized ONNX file to write (required)
@@ -306,9 +307,16 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     }
     const backend = await cliBackend(DEFAULT_BACKEND);
     engine = (await backend.capabilities?.())?.engine ?? backend.name;
-    const latencyOptions = { runs, warmup: 3, feeds: random.feeds, ...(threads === undefined ? {} : { threads }) };
-    latencyBefore = (await measureLatency(original, backend, latencyOptions)).medianMs;
-    latencyAfter = (await measureLatency(optimized, backend, latencyOptions)).medianMs;
+    // The two models alternate run by run, so that the machine's drift falls on both alike.
+    const [measuredBefore, measuredAfter] = await compareLatency([original, optimized], backend, {
+      rounds: runs,
+      runsPerRound: 1,
+      warmup: 3,
+      feeds: random.feeds,
+      ...(threads === undefined ? {} : { threads }),
+    });
+    latencyBefore = measuredBefore!.medianMs;
+    latencyAfter = measuredAfter!.medianMs;
   }
 
   // Before writing: --out may name the model file itself.
