@@ -15,6 +15,7 @@ interface Report {
   before: { bytes: number; latencyMs: Record<string, number>; accuracy: { top1: number; samples: number } };
   after: { bytes: number; latencyMs: Record<string, number>; accuracy: { top1: number; samples: number } };
   sizeRatio: number;
+  latencyRatio: Record<string, number>;
   top1Drop: number;
   summary: { quantizedByOpType: Record<string, number> };
   sensitivity?: { node: string; drop: number }[];
@@ -62,6 +63,9 @@ describe('razor quantize', () => {
     expect(Math.abs(report.top1Drop)).toBeLessThanOrEqual(0.5);
     expect(report.sizeRatio).toBeLessThan(0.3);
     expect(report.after.bytes).toBe(readFileSync(out).byteLength);
+    // Where int8 measured slower than float, the summary points at --float-stem (and only then).
+    const slower = Object.values(report.latencyRatio).some((ratio) => ratio > 1);
+    expect(/slower than float at .* here; --float-stem measures/.test(result.stdout)).toBe(slower);
     const written = await loadOnnx(out);
     expect(written.nodes.filter((node) => node.opType === 'DequantizeLinear').length).toBeGreaterThan(5);
     expect(written.initializers.get(written.nodes.find((node) => node.opType === 'Conv')!.inputs[1]!)).toBeUndefined();

@@ -438,6 +438,10 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     { title: 'int8', align: 'right' },
     { title: 'ratio / change', align: 'right' },
   ], rows));
+  const slower = Object.keys(report.latencyRatio).filter((key) => report.latencyRatio[key]! > 1);
+  if (slower.length > 0 && !values.dynamic && !values['float-stem']) {
+    log(`the int8 model is slower than float at ${slower.map((key) => key.replace('batch', 'batch ')).join(' and ')} here; --float-stem measures whether leaving the first layers in float helps`);
+  }
   log(`wrote ${values.out} (${values.dynamic ? 'dynamic' : `${format}, ${method}`}); report ${reportPath}`);
   return 0;
 }
