@@ -83,6 +83,14 @@ describe('floatStem', () => {
     for (const layer of layers) expect(isFloat(slowFloat.result.graph, layer)).toBe(false);
   });
 
+  it('measures a model with a fixed batch size at that size only', async () => {
+    const fixed = quantized.prepared.clone();
+    fixed.inputs[0]!.type = { dtype: 'float32', shape: [4, 1, 28, 28] };
+    const stem = await floatStem(fixed, { backend, ranges: quantized.ranges, maxLayers: 1, rounds: 1 });
+    expect(stem.trials.map((trial) => Object.keys(trial.medianMs))).toEqual([['4'], ['4']]);
+    expect(Object.keys(stem.floatMedianMs)).toEqual(['4']);
+  });
+
   it('rejects settings it cannot measure with', async () => {
     const base = { backend, ranges: quantized.ranges };
     await expect(floatStem(quantized.prepared, { ...base, batchSizes: [] })).rejects.toThrow(/batchSizes must be positive integers/);

@@ -11,7 +11,7 @@
 import { ErrorCodes, compareLatency, fail, type Backend, type Graph, type SessionOptions } from '@razor/core';
 import { planQuantization, type PlanOptions } from './qdq/plan.js';
 import type { QuantizeQdqResult } from './qdq/quantize-qdq.js';
-import { quantizableNodes, quantizeWith } from './sensitivity.js';
+import { quantizableNodes, quantizeWith, withExcluded } from './sensitivity.js';
 import type { TensorRange } from './types.js';
 
 /** Options of `floatStem`. */
@@ -27,7 +27,10 @@ export interface FloatStemOptions extends PlanOptions {
   backend: Backend;
   /** Session options of the measurements (threads). */
   sessionOptions?: Pick<SessionOptions, 'threads'>;
-  /** Batch sizes measured (default [1, 32]); a candidate's score is the mean of its latency ratios to the all-int8 model. */
+  /**
+   * Batch sizes measured (default [1, 32]; a model whose batch axis is fixed is measured at its
+   * own size); a candidate's score is the mean of its latency ratios to the all-int8 model.
+   */
   batchSizes?: readonly number[];
   /** Most leading quantized layers tried in float (default 4). */
   maxLayers?: number;
@@ -90,12 +93,15 @@ function inputShapes(graph: Graph, batch: number): Record<string, number[]> {
  * ranges were calibrated on (`quantizeStatic(...).prepared`); no calibration runs here.
  */
 export async function floatStem(prepared: Graph, options: FloatStemOptions): Promise<FloatStemResult> {
-  const batchSizes = options.batchSizes ?? [1, 32];
+  const requested = options.batchSizes ?? [1, 32];
   const maxLayers = options.maxLayers ?? 4;
   const minGain = options.minGain ?? 0.03;
-  if (batchSizes.length === 0 || !batchSizes.every((batch) => Number.isInteger(batch) && batch >= 1)) {
-    fail(ErrorCodes.INVALID_ARGUMENT, `floatStem: batchSizes must be positive integers, got [${batchSizes.join(', ')}]`);
+  if (requested.length === 0 || !requested.every((batch) => Number.isInteger(batch) && batch >= 1)) {
+    fail(ErrorCodes.INVALID_ARGUMENT, `floatStem: batchSizes must be positive integers, got [${requested.join(', ')}]`);
   }
+  // A model with a fixed batch size is measured at that size only.
+  const fixedBatch = prepared.inputs.find((input) => !prepared.initializers.has(input.name))?.type?.shape?.[0];
+  const batchSizes = typeof fixedBatch === 'number' ? [fixedBatch] : requested;
   if (!Number.isInteger(maxLayers) || maxLayers < 1) fail(ErrorCodes.INVALID_ARGUMENT, `floatStem: maxLayers must be a positive integer, got ${maxLayers}`);
   if (!(minGain >= 0 && minGain < 1)) fail(ErrorCodes.INVALID_ARGUMENT, `floatStem: minGain must be in [0, 1), got ${minGain}`);
   const layers = quantizableNodes(prepared, options)
@@ -104,8 +110,7 @@ export async function floatStem(prepared: Graph, options: FloatStemOptions): Pro
   // Leaving every weighted layer in float is not quantizing: the last one stays int8.
   const stems = Array.from({ length: Math.min(maxLayers, Math.max(0, layers.length - 1)) + 1 }, (_, count) => layers.slice(0, count));
   for (const floatNodes of stems) {
-    const exclude = { nodes: [...(options.exclude?.nodes ?? []), ...floatNodes], ...(options.exclude?.opTypes ? { opTypes: options.exclude.opTypes } : {}) };
-    const missing = planQuantization(prepared, { ...options, exclude }).activationsToCalibrate.filter((value) => !options.ranges.has(value));
+    const missing = planQuantization(prepared, { ...options, exclude: withExcluded(options, floatNodes) }).activationsToCalibrate.filter((value) => !options.ranges.has(value));
     if (missing.length > 0) {
       fail(
         ErrorCodes.INVALID_ARGUMENT,

@@ -59,9 +59,14 @@ export function quantizeWith(
     weights: options.weights ?? DEFAULT_WEIGHT_SCHEME,
     perChannel: options.perChannel ?? true,
     ranges: options.ranges,
-    exclude: { nodes: [...(options.exclude?.nodes ?? []), ...excludeNodes], ...(options.exclude?.opTypes ? { opTypes: options.exclude.opTypes } : {}) },
+    exclude: withExcluded(options, excludeNodes),
     ...(options.opTypes ? { opTypes: options.opTypes } : {}),
   });
+}
+
+/** The options' exclusions with `nodes` added. */
+export function withExcluded(options: PlanOptions, nodes: readonly string[]): NonNullable<PlanOptions['exclude']> {
+  return { nodes: [...(options.exclude?.nodes ?? []), ...nodes], ...(options.exclude?.opTypes ? { opTypes: options.exclude.opTypes } : {}) };
 }
 
 /** The nodes the plan quantizes (not the ones that only share scales or are absorbed). */
