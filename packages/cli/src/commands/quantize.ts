@@ -2,10 +2,10 @@ import { basename, dirname, join } from 'node:path';
 import {
   DataLoader,
   ErrorCodes,
+  compareLatency,
   evaluateClassifier,
   fail,
   loadFashionMnist,
-  compareLatency,
   loadMnist,
   saveOnnx,
   transforms,
@@ -278,7 +278,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   let quantized: Graph;
   let details: Record<string, unknown>;
   let sensitivity: LayerSensitivity[] | undefined;
-  let stem: { trials: FloatStemTrial[]; floatMedianMs: Record<number, number> } | undefined;
+  let stem: { trials: FloatStemTrial[]; floatMedianMs: Record<number, number>; floatNodes: string[] } | undefined;
   if (values.dynamic) {
     const result = quantizeDynamic(graph, {
       weightType: 'int8',
@@ -346,7 +346,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
       stemBar?.finish();
       qdq = measured.result.graph;
       floatNodes = [...floatNodes, ...measured.floatNodes];
-      stem = { trials: measured.trials, floatMedianMs: measured.floatMedianMs };
+      stem = { trials: measured.trials, floatMedianMs: measured.floatMedianMs, floatNodes };
     }
     quantized = format === 'qoperator' ? toQOperator(qdq).graph : qdq;
     details = {
@@ -418,8 +418,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
       ]),
       ['(float model)', ...cells(float), '', ''],
     ]));
-    const kept = (details as { floatNodes?: string[] }).floatNodes ?? [];
-    if (kept.length > 0) log(`kept in float: ${kept.join(', ')}`);
+    if (stem.floatNodes.length > 0) log(`kept in float: ${stem.floatNodes.join(', ')}`);
   }
   const rows: string[][] = [
     ['file size', formatBytes(before.bytes), formatBytes(after.bytes), `${report.sizeRatio.toFixed(2)}×`],
