@@ -61,6 +61,12 @@ async function figures(graph: Graph, backend: Backend, loader: DataLoader, threa
   return { unfused, top1: accuracy.top1 * 100, bytes: writeOnnx(graph).byteLength };
 }
 
+/** The model's one input with its batch axis set to `batch`. */
+function batchedInput(graph: Graph, batch: number): Record<string, number[]> {
+  const input = graph.inputs[0]!;
+  return { [input.name]: input.type!.shape!.map((dim, axis) => (axis === 0 ? batch : (dim as number))) };
+}
+
 interface Latency {
   /** Median milliseconds of the float and the int8 model. */
   median: [number, number];
@@ -75,10 +81,8 @@ interface Latency {
  * by up to 2×, and run times are bimodal (a fast mode and one 15–40% slower).
  */
 async function interleavedLatency(float: Graph, int8: Graph, backend: Backend, batch: number, threads: number): Promise<Latency> {
-  const input = float.inputs[0]!;
-  const shape = input.type!.shape!.map((dim, axis) => (axis === 0 ? batch : (dim as number)));
   const [floatLatency, int8Latency] = await compareLatency([float, int8], backend, {
-    inputShapes: { [input.name]: shape },
+    inputShapes: batchedInput(float, batch),
     threads,
     warmup: 5,
     rounds: 12,
@@ -89,9 +93,7 @@ async function interleavedLatency(float: Graph, int8: Graph, backend: Backend, b
 
 /** Kernel milliseconds per run by onnxruntime op type, from its profiler (1 thread). */
 async function kernelTimes(graph: Graph, backend: Backend, batch: number): Promise<Map<string, number>> {
-  const input = graph.inputs[0]!;
-  const shape = input.type!.shape!.map((dim, axis) => (axis === 0 ? batch : (dim as number)));
-  const feeds = randomInputs(graph, { inputShapes: { [input.name]: shape } });
+  const feeds = randomInputs(graph, { inputShapes: batchedInput(graph, batch) });
   const folder = mkdtempSync(join(tmpdir(), 'razor-quant-profile-'));
   const runs = batch === 1 ? 200 : 20;
   try {
